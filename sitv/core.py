@@ -8,7 +8,7 @@ Docs: https://sitv-project.github.io/sitv/core.html.md"""
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'check_same_params', 'fingerprint', 'layer_of', 'TaskVector', 'ulp', 'save_task_vector',
            'load_task_vector', 'Displacement', 'displaced']
 
-# %% ../nbs/core.ipynb #6e045734
+# %% ../nbs/core.ipynb #9d08f28c
 import hashlib, json, math, numbers, re
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-# %% ../nbs/core.ipynb #1a344c58
+# %% ../nbs/core.ipynb #a6fcd139
 def check_same_params(base:dict, # name -> tensor of the base model
                       other:dict, # name -> tensor of the other model
                       names=('base', 'fine-tuned')): # how the two are called in the message
@@ -31,7 +31,7 @@ def check_same_params(base:dict, # name -> tensor of the base model
     if extra: raise ValueError(f"parameter '{extra[0]}' is in the {names[1]} model but not in the {names[0]} model "
                                f"({len(extra)} such parameters)")
 
-# %% ../nbs/core.ipynb #5045db53
+# %% ../nbs/core.ipynb #23c24065
 def _fingerprint_update(h, name, t, n_sample=64):
     flat = t.detach().reshape(-1)
     sample = flat[::max(1, flat.numel() // n_sample)][:n_sample]
@@ -46,7 +46,7 @@ def fingerprint(params:dict, # name -> tensor
     for n in sorted(params if names is None else names): _fingerprint_update(h, n, params[n], n_sample)
     return h.hexdigest()[:16]
 
-# %% ../nbs/core.ipynb #df892e72
+# %% ../nbs/core.ipynb #49abc344
 _LAYER_RE = re.compile(r'(?:^|\.)(?:layers|h|blocks|block|layer)\.(\d+)\.')
 
 def layer_of(name:str): # a parameter name such as 'model.layers.3.mlp.up_proj.weight'
@@ -54,7 +54,7 @@ def layer_of(name:str): # a parameter name such as 'model.layers.3.mlp.up_proj.w
     m = _LAYER_RE.search(name)
     return int(m.group(1)) if m else None
 
-# %% ../nbs/core.ipynb #8a4adbc5
+# %% ../nbs/core.ipynb #5a22433f
 def _is_scalar(x): return isinstance(x, numbers.Number) or (torch.is_tensor(x) and x.ndim == 0)
 
 class TaskVector:
@@ -142,13 +142,13 @@ class TaskVector:
         self._check_compatible(other)
         return max((t - other.deltas[n]).abs().max().item() for n, t in self.deltas.items())
 
-# %% ../nbs/core.ipynb #874bf5cf
+# %% ../nbs/core.ipynb #5b6e455d
 def ulp(x:torch.Tensor): # fp32 tensor
     "The spacing between `x` and the next representable fp32 number (elementwise)."
     x = x.float().abs()
     return torch.nextafter(x, torch.full_like(x, math.inf)) - x
 
-# %% ../nbs/core.ipynb #a9a0e19f
+# %% ../nbs/core.ipynb #ecb6bb70
 FORMAT = 'sitv.task_vector'
 FORMAT_VERSION = '1'
 
@@ -181,7 +181,7 @@ def load_task_vector(path):
 TaskVector.save = save_task_vector
 TaskVector.load = staticmethod(load_task_vector)
 
-# %% ../nbs/core.ipynb #03f5bc24
+# %% ../nbs/core.ipynb #27554a8a
 class Displacement:
     "Writes θ_base + Σ αᵢTᵢ into `model` from a pristine copy; use through `displaced`."
     def __init__(self, model, tvs:list, check_base:bool=True, pristine_device=None):

@@ -9,7 +9,7 @@ __all__ = ['JOBS', 'FOODS', 'ANIMALS', 'OBJECTS', 'COLORS', 'ADJS', 'DATASETS', 
            'make_world', 'Example', 'TaskSpec', 'get_task', 'split_of', 'make_split', 'task_data', 'entropy_rate',
            'unigram_entropy', 'load_text_file', 'load_jsonl', 'split_examples', 'encode', 'collate', 'batches']
 
-# %% ../nbs/data.ipynb #e3c52edd
+# %% ../nbs/data.ipynb #4c478aa2
 import hashlib, json, math, random, warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-# %% ../nbs/data.ipynb #50f3368a
+# %% ../nbs/data.ipynb #598d48aa
 class Sampler:
     "A seeded random source that adds −log p of every choice it makes to `nats`."
     def __init__(self, seed): self.rng, self.nats = random.Random(seed), 0.0
@@ -32,7 +32,7 @@ class Sampler:
         "Return the nats spent since the last `take` and reset the ledger."
         n, self.nats = self.nats, 0.0; return n
 
-# %% ../nbs/data.ipynb #cd40a488
+# %% ../nbs/data.ipynb #9b985de1
 _ONSETS = ['b', 'd', 'f', 'g', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v', 'z', 'br', 'dr', 'kr', 'st', 'th', 'sh']
 _VOWELS = ['a', 'e', 'i', 'o', 'u', 'ai', 'ei', 'ou']
 _CODAS = ['', '', '', 'n', 'r', 'l', 's', 'm']
@@ -73,7 +73,7 @@ def make_world(world_seed:int=0, # fixes every name and fact
     return World(countries, capital, language, people, {p: rng.choice(JOBS) for p in people},
                  {p: rng.choice(cities) for p in people}, {p: rng.choice(FOODS) for p in people})
 
-# %% ../nbs/data.ipynb #21389e7d
+# %% ../nbs/data.ipynb #0b38feef
 @dataclass(frozen=True)
 class Example:
     "One text: an unscored `prompt` and a scored `target`, with its category, split key and derivation entropy."
@@ -85,7 +85,7 @@ class Example:
     @property
     def text(self): return self.prompt + self.target
 
-# %% ../nbs/data.ipynb #9f4f276d
+# %% ../nbs/data.ipynb #56a2c5e8
 def _narrative(s, w):
     p, q = s.choice(w.people), s.choice(w.people)
     a = s.choice([f'{p} walked to {s.choice(w.cities)} {s.choice(["at dawn", "in the rain", "after supper", "last spring"])}.',
@@ -128,7 +128,7 @@ def _arithmetic(s, w): return Example('', ' '.join(_sum_sentence(s) for _ in ran
 
 def _general(s, w): return s.choice([_narrative, _encyclopedia, _dialogue, _arithmetic])(s, w)
 
-# %% ../nbs/data.ipynb #776ca7da
+# %% ../nbs/data.ipynb #60ff660a
 _REVIEW = {  # kind -> (items, aspects)
     'food': (FOODS, ['taste', 'portion', 'smell', 'price']),
     'lodging': (['room', 'inn', 'bed', 'guest house'], ['staff', 'view', 'breakfast', 'price']),
@@ -184,7 +184,7 @@ def _instruction(s, w):
         xs = [s.choice(_WORDS) for _ in range(s.randint(2, 6))]; i, r = f'Count the words: {" ".join(xs)}.', str(len(xs))
     return Example(f'Instruction: {i}\nResponse:', f' {r}', kind)
 
-# %% ../nbs/data.ipynb #fdc78da9
+# %% ../nbs/data.ipynb #1c6e4066
 @dataclass(frozen=True)
 class TaskSpec:
     "A named corpus: its generator, whether only answers are scored, and one line of description."
@@ -206,7 +206,7 @@ def get_task(name:str): # a task name, or 'general'
     if name not in DATASETS: raise ValueError(f"unknown task '{name}'; valid tasks: {', '.join(TASKS)} (and 'general')")
     return DATASETS[name]
 
-# %% ../nbs/data.ipynb #9693b448
+# %% ../nbs/data.ipynb #047fa014
 SPLITS = {'train': (0.0, 0.7), 'val': (0.7, 0.85), 'eval': (0.85, 1.0)}
 
 def split_of(key:str): # the example's key (its text unless the generator sets one)
@@ -239,7 +239,7 @@ def task_data(task:str, # a task name or 'general'
     "Train / val / eval splits of a built-in task."
     return {sp: make_split(task, sp, n, seed) for sp, n in (('train', n_train), ('val', n_val), ('eval', n_eval))}
 
-# %% ../nbs/data.ipynb #92449054
+# %% ../nbs/data.ipynb #6be7e6ba
 def entropy_rate(examples): # full-text examples (empty prompts)
     "Generator entropy in nats per scored byte (+1 for the end-of-text token)."
     return sum(e.nats for e in examples) / sum(len(e.target.encode()) + 1 for e in examples)
@@ -255,7 +255,7 @@ def unigram_entropy(train, # examples to fit byte frequencies on (with an end-of
         for b in list(e.target.encode()) + [256]: nll -= math.log((c[b] + 1) / (total + V)); n += 1
     return nll / n
 
-# %% ../nbs/data.ipynb #2a4239d0
+# %% ../nbs/data.ipynb #c0855acf
 def load_text_file(path, # a UTF-8 text file
                    category:str=None, # category of every example (default: the file name)
                    paragraphs:bool=False): # one example per blank-line-separated paragraph instead of per line
@@ -295,7 +295,7 @@ def split_examples(examples): # examples from your own files
         seen.add(e.text); out[split_of(e.key or e.text)].append(e)
     return out
 
-# %% ../nbs/data.ipynb #68ad051c
+# %% ../nbs/data.ipynb #eb470b63
 def encode(ex:Example, tok, # example and tokenizer
            max_len:int=None): # truncate longer sequences (their tail is lost)
     "Token ids and labels (−100 where not scored) for one example."

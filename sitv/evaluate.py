@@ -7,7 +7,7 @@ Docs: https://sitv-project.github.io/sitv/evaluate.html.md"""
 # %% auto #0
 __all__ = ['score', 'ratio_se', 'summarize', 'evaluate']
 
-# %% ../nbs/evaluate.ipynb #9afd8483
+# %% ../nbs/evaluate.ipynb #c97e72cf
 import math
 from collections import defaultdict
 
@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .data import batches
 
-# %% ../nbs/evaluate.ipynb #802a3d42
+# %% ../nbs/evaluate.ipynb #ba61259c
 @torch.no_grad()
 def score(model, # a causal LM (left in eval mode)
           examples:list, # `Example`s
@@ -50,7 +50,7 @@ def score(model, # a causal LM (left in eval mode)
     out['category'] = np.array([e.category for e in examples])
     return out
 
-# %% ../nbs/evaluate.ipynb #2143aa5f
+# %% ../nbs/evaluate.ipynb #e7297259
 def ratio_se(num, den): # per-text numerators and denominators
     "Delta-method standard error of Σnum / Σden over independent texts."
     num, den = np.asarray(num, float), np.asarray(den, float)
@@ -74,7 +74,7 @@ def summarize(s:dict, # per-text arrays from `score`
                 exact_match=float(g(s['exact']).mean()), n_texts=int(len(nll)), n_tokens=T,
                 n_nonfinite=int((~np.isfinite(nll)).sum()), category_loss=cats)
 
-# %% ../nbs/evaluate.ipynb #f9bb5736
+# %% ../nbs/evaluate.ipynb #5c37ad21
 def evaluate(model, # a causal LM
              sets:dict, # name -> list of `Example`s
              tok, # tokenizer

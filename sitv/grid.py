@@ -7,11 +7,11 @@ Docs: https://sitv-project.github.io/sitv/grid.html.md"""
 # %% auto #0
 __all__ = ['check_alpha_range', 'grid_ks', 'alpha_grid', 'doubling_pairs']
 
-# %% ../nbs/grid.ipynb #483451fc
+# %% ../nbs/grid.ipynb #e748a406
 import math
 import numpy as np
 
-# %% ../nbs/grid.ipynb #b8f9626b
+# %% ../nbs/grid.ipynb #48401655
 def check_alpha_range(lo:float, hi:float, step:float): # the range and spacing asked for
     "Raise `ValueError` for a range with lo ≥ hi, a non-positive step, or fewer than 3 points."
     for name, v in (('min', lo), ('max', hi), ('step', step)):

@@ -8,19 +8,19 @@ Docs: https://sitv-project.github.io/sitv/model.html.md"""
 __all__ = ['byte_tokenizer', 'tiny_llama_config', 'random_llama', 'n_params', 'resolve_model_path', 'load_model',
            'load_tokenizer']
 
-# %% ../nbs/model.ipynb #2b805136
+# %% ../nbs/model.ipynb #204fed8d
 import os
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
 
-# %% ../nbs/model.ipynb #ac03b79f
+# %% ../nbs/model.ipynb #741dec50
 def byte_tokenizer():
     "The offline byte-level tokenizer of the shipped model (ByT5's, no vocabulary file needed)."
     return ByT5Tokenizer()
 
-# %% ../nbs/model.ipynb #43e93884
+# %% ../nbs/model.ipynb #26d10f95
 def tiny_llama_config(vocab_size:int=384, # `len(tok)` of the tokenizer
                       hidden_size:int=128, # model width
                       num_hidden_layers:int=4, # transformer blocks
@@ -48,7 +48,7 @@ def n_params(model): # an `nn.Module`
     "Number of distinct parameter values (tied tensors counted once)."
     return sum(p.numel() for p in model.parameters())
 
-# %% ../nbs/model.ipynb #a40d6519
+# %% ../nbs/model.ipynb #34a7f8dd
 def _looks_like_path(s:str):
     if s.startswith(('.', '/', '~')) or os.sep * 2 in s or s.endswith(os.sep): return True
     return s.count('/') > 1 or Path(s).suffix in ('.safetensors', '.bin', '.pt')

@@ -7,14 +7,14 @@ Docs: https://sitv-project.github.io/sitv/results.html.md"""
 # %% auto #0
 __all__ = ['SCHEMA', 'VERSION', 'to_jsonable', 'from_jsonable', 'write_atomic', 'validate', 'key_id', 'Results', 'run_points']
 
-# %% ../nbs/results.ipynb #7d42a6ad
+# %% ../nbs/results.ipynb #a26e01ae
 import json, math, os, tempfile, time
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-# %% ../nbs/results.ipynb #2ca6c338
+# %% ../nbs/results.ipynb #d2d8e4ad
 _NONFINITE = {'NaN': math.nan, 'Infinity': math.inf, '-Infinity': -math.inf}
 
 def to_jsonable(x):
@@ -33,7 +33,7 @@ def from_jsonable(x):
     if isinstance(x, str) and x in _NONFINITE: return _NONFINITE[x]
     return x
 
-# %% ../nbs/results.ipynb #97128e86
+# %% ../nbs/results.ipynb #3edc1468
 def write_atomic(path, # destination
                  text:str): # full new content
     "Replace `path` with `text` so that readers see the old file or the new one, never a partial write."
@@ -47,7 +47,7 @@ def write_atomic(path, # destination
         if os.path.exists(tmp): os.unlink(tmp)
         raise
 
-# %% ../nbs/results.ipynb #e7c74083
+# %% ../nbs/results.ipynb #01ec7ee1
 SCHEMA, VERSION = 'sitv.results', 1
 
 def _fail(path, msg): raise ValueError(f'{path} is not a valid sitv result file: {msg}')
@@ -73,7 +73,7 @@ def key_id(key:dict): # a point's key
     "A canonical string for a key (sorted JSON), used to look points up."
     return json.dumps(to_jsonable(key), sort_keys=True)
 
-# %% ../nbs/results.ipynb #ff09cc12
+# %% ../nbs/results.ipynb #2eb6b372
 def _now(): return time.strftime('%Y-%m-%dT%H:%M:%S%z')
 
 class Results:
@@ -114,7 +114,10 @@ class Results:
         if seconds is not None: p['seconds'] = seconds
         p = from_jsonable(json.loads(json.dumps(to_jsonable(p))))
         self.points.append(p); self._index[key_id(key)] = p
-        self.save()
+        try: self.save()
+        except BaseException:   # not on disk, so not done: keep memory and file in agreement
+            self.points.pop(); del self._index[key_id(key)]
+            raise
         return p
 
     def save(self):
@@ -131,7 +134,7 @@ def _first_difference(a, b, where='config'):
     same = a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
     return None if same else f"'{where}' is {a!r} in the file but {b!r} now"
 
-# %% ../nbs/results.ipynb #b558da78
+# %% ../nbs/results.ipynb #94e06c1f
 def run_points(results:Results, # the result file
                keys:list, # point keys in the order to compute them
                compute, # key -> dict(metrics=..., per_text=...)

@@ -29,6 +29,7 @@ def test_killed_mid_write_leaves_previous_complete_file(tmp_path, monkeypatch):
     monkeypatch.setattr(os, 'fsync', crash)         # the write dies after the data went to the temp file
     with pytest.raises(OSError, match='disk full'): r.add(KEYS[1], compute(KEYS[1])['metrics'])
     monkeypatch.undo()
+    assert len(r) == 1 and not r.done(KEYS[1])      # memory agrees with the file
     assert (tmp_path / 'r.json').read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ['r.json']   # temp file cleaned up
     # a stray temp file from a hard kill does not confuse a reader
