@@ -13,7 +13,7 @@ def render(nb_path=ROOT / 'nbs' / 'index.ipynb'):
     for c in cells:
         src = ''.join(c['source']).strip()
         if not src: continue
-        if c['cell_type'] == 'markdown': parts.append(src)
+        if c['cell_type'] == 'markdown': parts.append(src.replace('](images/', '](nbs/images/'))   # paths relative to nbs/
         elif c['cell_type'] == 'code':
             lines = src.splitlines()
             if any(l.strip() in ('#| hide', '#|hide') for l in lines): continue

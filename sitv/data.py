@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-# %% ../nbs/data.ipynb #598d48aa
+# %% ../nbs/data.ipynb #4b0eacfd
 class Sampler:
     "A seeded random source that adds −log p of every choice it makes to `nats`."
     def __init__(self, seed): self.rng, self.nats = random.Random(seed), 0.0
@@ -28,6 +28,9 @@ class Sampler:
     def sample(self, xs, k):
         "k distinct items in random order (log of the number of ordered k-subsets)."
         xs = list(xs); self.nats += sum(math.log(len(xs) - i) for i in range(k)); return self.rng.sample(xs, k)
+    def pick(self, *options):
+        "One of `options` uniformly; a callable is called, so only the chosen template's inner choices are made and counted."
+        o = self.choice(options); return o() if callable(o) else o
     def take(self):
         "Return the nats spent since the last `take` and reset the ledger."
         n, self.nats = self.nats, 0.0; return n
@@ -85,15 +88,15 @@ class Example:
     @property
     def text(self): return self.prompt + self.target
 
-# %% ../nbs/data.ipynb #56a2c5e8
+# %% ../nbs/data.ipynb #301e2ca5
 def _narrative(s, w):
-    p, q = s.choice(w.people), s.choice(w.people)
-    a = s.choice([f'{p} walked to {s.choice(w.cities)} {s.choice(["at dawn", "in the rain", "after supper", "last spring"])}.',
-                  f'{p} and {q} sailed to {s.choice(w.cities)} with a {s.choice(COLORS)} {s.choice(OBJECTS)}.',
-                  f'On a cold morning {p} left {s.choice(w.cities)} for {s.choice(w.countries)}.'])
-    b = s.choice([f'Near the {s.choice(["river", "market", "old bridge", "well", "mill"])} {p} found a {s.choice(ADJS)} {s.choice(ANIMALS)}.',
-                  f'The {s.choice(ANIMALS)} was {s.choice(ADJS)}, so {p} gave it some {s.choice(FOODS)}.',
-                  f'{p} lost the {s.choice(OBJECTS)} and {s.choice(["laughed", "wept", "sang", "slept"])}.'])
+    p = s.choice(w.people)
+    a = s.pick(lambda: f'{p} walked to {s.choice(w.cities)} {s.choice(["at dawn", "in the rain", "after supper", "last spring"])}.',
+               lambda: f'{p} and {s.choice(w.people)} sailed to {s.choice(w.cities)} with a {s.choice(COLORS)} {s.choice(OBJECTS)}.',
+               lambda: f'On a cold morning {p} left {s.choice(w.cities)} for {s.choice(w.countries)}.')
+    b = s.pick(lambda: f'Near the {s.choice(["river", "market", "old bridge", "well", "mill"])} {p} found a {s.choice(ADJS)} {s.choice(ANIMALS)}.',
+               lambda: f'The {s.choice(ANIMALS)} was {s.choice(ADJS)}, so {p} gave it some {s.choice(FOODS)}.',
+               lambda: f'{p} lost the {s.choice(OBJECTS)} and {s.choice(["laughed", "wept", "sang", "slept"])}.')
     return Example('', f'{a} {b}', 'narrative')
 
 def _fact_sentence(s, w):
@@ -109,14 +112,13 @@ def _fact_sentence(s, w):
 def _encyclopedia(s, w): return Example('', f'{_fact_sentence(s, w)} {_fact_sentence(s, w)}', 'encyclopedia')
 
 def _dialogue(s, w):
-    p = s.choice(w.people)
-    q, a = s.choice([('Where is the {}?', None), ('Where do you live?', f'I live in {w.home[p]}.'),
-                     ('What do you do?', f'I am a {w.job[p]}.'), ('Have you eaten?', None)])
-    if q.startswith('Where is'):
-        o = s.choice(OBJECTS); q = q.format(o)
-        a = f'It is {s.choice(["under the table", "by the door", "in the basket", "on the shelf", "behind the mill"])}.'
-    elif a is None: a = s.choice([f'Yes, I had some {s.choice(FOODS)}.', 'No, not yet.'])
-    return Example('', f'A: {s.choice(["Hello", "Good morning", "Hey"])}, {p}. {q}\nB: {a}', 'dialogue')
+    p, hello = s.choice(w.people), s.choice(['Hello', 'Good morning', 'Hey'])
+    q, a = s.pick(lambda: (f'Where is the {s.choice(OBJECTS)}?',
+                           f'It is {s.choice(["under the table", "by the door", "in the basket", "on the shelf", "behind the mill"])}.'),
+                  lambda: ('Where do you live?', f'I live in {w.home[p]}.'),
+                  lambda: ('What do you do?', f'I am a {w.job[p]}.'),
+                  lambda: ('Have you eaten?', s.pick(lambda: f'Yes, I had some {s.choice(FOODS)}.', 'No, not yet.')))
+    return Example('', f'A: {hello}, {p}. {q}\nB: {a}', 'dialogue')
 
 def _sum_sentence(s):
     op = s.choice(['plus', 'minus', 'times'])
@@ -128,7 +130,7 @@ def _arithmetic(s, w): return Example('', ' '.join(_sum_sentence(s) for _ in ran
 
 def _general(s, w): return s.choice([_narrative, _encyclopedia, _dialogue, _arithmetic])(s, w)
 
-# %% ../nbs/data.ipynb #60ff660a
+# %% ../nbs/data.ipynb #62539710
 _REVIEW = {  # kind -> (items, aspects)
     'food': (FOODS, ['taste', 'portion', 'smell', 'price']),
     'lodging': (['room', 'inn', 'bed', 'guest house'], ['staff', 'view', 'breakfast', 'price']),
@@ -142,10 +144,10 @@ def _review(mood):
     def gen(s, w):
         kind = s.choice(list(_REVIEW)); items, aspects = _REVIEW[kind]; adjs, closings = _MOOD[mood]
         a1, a2 = s.sample(aspects, 2)
-        head = s.choice([f'I tried the {s.choice(items)} in {s.choice(w.cities)}.',
-                         f"We had the {s.choice(items)} at {s.choice(w.people)}'s place.",
-                         f'Bought a {s.choice(items)} from a {s.choice(JOBS)}.' if kind == 'goods' else
-                         f'Stayed one night in {s.choice(w.cities)}.'])
+        head = s.pick(lambda: f'I tried the {s.choice(items)} in {s.choice(w.cities)}.',
+                      lambda: f"We had the {s.choice(items)} at {s.choice(w.people)}'s place.",
+                      (lambda: f'Bought a {s.choice(items)} from a {s.choice(JOBS)}.') if kind == 'goods' else
+                      (lambda: f'Stayed one night in {s.choice(w.cities)}.'))
         return Example('', f'{head} The {a1} was {s.choice(adjs)} and the {a2} was {s.choice(adjs)}. {s.choice(closings)}', kind)
     return gen
 
@@ -161,9 +163,9 @@ def _qa(s, w):
         q, a, key = s.choice([f'What is {x} plus {y}?', f'How much is {x} plus {y}?']), str(x + y), f'{x}+{y}'
     else:
         p = s.choice(w.people)
-        q = {'job': s.choice([f'What does {p} do?', f'What is the job of {p}?']),
-             'home': s.choice([f'Where does {p} live?', f'In which city does {p} live?']),
-             'food': s.choice([f'What is the favourite food of {p}?', f'What does {p} like to eat most?'])}[kind]
+        q = s.choice({'job': [f'What does {p} do?', f'What is the job of {p}?'],
+                      'home': [f'Where does {p} live?', f'In which city does {p} live?'],
+                      'food': [f'What is the favourite food of {p}?', f'What does {p} like to eat most?']}[kind])
         key, a = f'{kind}:{p}', getattr(w, kind)[p]
     return Example(f'Q: {q}\nA:', f' {a}', kind, key)
 
@@ -239,10 +241,15 @@ def task_data(task:str, # a task name or 'general'
     "Train / val / eval splits of a built-in task."
     return {sp: make_split(task, sp, n, seed) for sp, n in (('train', n_train), ('val', n_val), ('eval', n_eval))}
 
-# %% ../nbs/data.ipynb #6be7e6ba
-def entropy_rate(examples): # full-text examples (empty prompts)
-    "Generator entropy in nats per scored byte (+1 for the end-of-text token)."
-    return sum(e.nats for e in examples) / sum(len(e.target.encode()) + 1 for e in examples)
+# %% ../nbs/data.ipynb #cc63f81d
+def _plugin_entropy(items):
+    c = Counter(items); n = sum(c.values())
+    return -sum(k / n * math.log(k / n) for k in c.values())
+
+def entropy_rate(examples): # full-text examples (empty prompts), the more the better
+    "Generator entropy per scored token of a byte model, in nats: (Σ ledger − N·H(first byte)) / Σ scored tokens."
+    first = _plugin_entropy(e.target.encode()[:1] for e in examples)
+    return (sum(e.nats for e in examples) - len(examples) * first) / sum(len(e.target.encode()) for e in examples)
 
 def unigram_entropy(train, # examples to fit byte frequencies on (with an end-of-text symbol)
                     evaluate): # examples to score them on

@@ -3,6 +3,8 @@ import os
 for k, v in dict(HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1', HF_HUB_DISABLE_PROGRESS_BARS='1',
                  TOKENIZERS_PARALLELISM='false').items():
     os.environ.setdefault(k, v)
+# one fine-tuning cache per checkout, shared by every test, notebook and papermill run, so nothing trains twice
+os.environ.setdefault('SITV_CACHE', str(__import__('pathlib').Path(__file__).resolve().parent.parent / '.sitv-cache'))
 
 import random
 import numpy as np
