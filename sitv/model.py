@@ -6,10 +6,12 @@ Docs: https://sitv-project.github.io/sitv/model.html.md"""
 
 # %% auto #0
 __all__ = ['SHIPPED', 'shipped_model_dir', 'byte_tokenizer', 'tiny_llama_config', 'random_llama', 'n_params',
-           'resolve_model_path', 'load_model', 'load_tokenizer', 'lr_at', 'train', 'pretrain_tiny', 'save_model']
+           'resolve_model_path', 'quiet_transformers', 'load_model', 'load_tokenizer', 'lr_at', 'train',
+           'pretrain_tiny', 'save_model']
 
-# %% ../nbs/model.ipynb #95ac23aa
+# %% ../nbs/model.ipynb #973a28ed
 import json, math, os, time
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
@@ -55,7 +57,7 @@ def n_params(model): # an `nn.Module`
     "Number of distinct parameter values (tied tensors counted once)."
     return sum(p.numel() for p in model.parameters())
 
-# %% ../nbs/model.ipynb #d464835f
+# %% ../nbs/model.ipynb #52cc2abd
 def _looks_like_path(s:str):
     if s.startswith(('.', '/', '~')) or os.sep * 2 in s or s.endswith(os.sep): return True
     return s.count('/') > 1 or Path(s).suffix in ('.safetensors', '.bin', '.pt')
@@ -72,13 +74,24 @@ def resolve_model_path(name_or_path): # hub id or local folder
     if isinstance(name_or_path, Path) or _looks_like_path(s): raise FileNotFoundError(f"model path '{s}' does not exist")
     return s
 
+@contextmanager
+def quiet_transformers():
+    "Silence transformers' weight-loading and shard-writing progress bars inside the block (restored after)."
+    from transformers.utils import logging as hf_logging
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try: yield
+    finally:
+        if was: hf_logging.enable_progress_bar()
+
 def load_model(name_or_path, # hub id or local folder
                dtype=torch.float32, # weights dtype
                device='cpu', # where to put the model
                attn_implementation:str='eager'): # 'eager' works with torch.func; 'sdpa' is faster for plain sweeps
     "Load a causal LM in eval mode, with a clear error when the path is missing or the hub is out of reach."
     src = resolve_model_path(name_or_path)
-    try: model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype, attn_implementation=attn_implementation)
+    try:
+        with quiet_transformers(): model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype, attn_implementation=attn_implementation)
     except OSError as e:
         offline = os.environ.get('HF_HUB_OFFLINE', '0') not in ('0', '', 'false')
         hint = ' (offline mode: only models already in the local cache can be loaded)' if offline else ''
@@ -140,7 +153,7 @@ def train(model, # a causal LM, trained in place
     model.eval()
     return hist
 
-# %% ../nbs/model.ipynb #6072c511
+# %% ../nbs/model.ipynb #4e2648fb
 def pretrain_tiny(steps:int=2500, # optimizer steps
                   batch_size:int=32, # texts per step
                   lr:float=3e-3, # peak learning rate
@@ -159,6 +172,6 @@ def save_model(model, tok, # model and tokenizer
                info:dict=None): # JSON-able facts stored beside them as `sitv.json`
     "Save model (safetensors), tokenizer and an `sitv.json` of facts next to them."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder); tok.save_pretrained(folder)
+    with quiet_transformers(): model.save_pretrained(folder); tok.save_pretrained(folder)
     (folder / 'sitv.json').write_text(json.dumps(info or {}, indent=1))
     return folder
