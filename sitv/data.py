@@ -7,7 +7,8 @@ Docs: https://sitv-project.github.io/sitv/data.html.md"""
 # %% auto #0
 __all__ = ['JOBS', 'FOODS', 'ANIMALS', 'OBJECTS', 'COLORS', 'ADJS', 'DATASETS', 'TASKS', 'SPLITS', 'Sampler', 'World',
            'make_world', 'Example', 'TaskSpec', 'get_task', 'split_of', 'make_split', 'task_data', 'entropy_rate',
-           'unigram_entropy', 'load_text_file', 'load_jsonl', 'split_examples', 'encode', 'collate', 'batches']
+           'unigram_entropy', 'load_text_file', 'load_jsonl', 'split_examples', 'encode', 'collate', 'pad_id',
+           'batches']
 
 # %% ../nbs/data.ipynb #4c478aa2
 import hashlib, json, math, random, warnings
@@ -302,7 +303,7 @@ def split_examples(examples): # examples from your own files
         seen.add(e.text); out[split_of(e.key or e.text)].append(e)
     return out
 
-# %% ../nbs/data.ipynb #eb470b63
+# %% ../nbs/data.ipynb #2b153610
 def encode(ex:Example, tok, # example and tokenizer
            max_len:int=None): # truncate longer sequences (their tail is lost)
     "Token ids and labels (−100 where not scored) for one example."
@@ -325,6 +326,12 @@ def collate(encoded:list, # (ids, labels) pairs
         ids[r, :len(i)] = torch.tensor(i); labels[r, :len(l)] = torch.tensor(l); mask[r, :len(i)] = 1
     return dict(input_ids=ids, attention_mask=mask, labels=labels)
 
+def pad_id(tok):
+    "The id used for padding: the tokenizer's pad token, else its end-of-text token (many causal LMs have no pad), else 0."
+    for i in (tok.pad_token_id, tok.eos_token_id):
+        if i is not None: return i
+    return 0
+
 def batches(examples:list, tok, # examples and tokenizer
             batch_size:int=32, # texts per batch
             max_len:int=256, # truncation length (a warning says how many texts were cut)
@@ -336,4 +343,4 @@ def batches(examples:list, tok, # examples and tokenizer
     order = sorted(range(len(enc)), key=lambda i: len(enc[i][0])) if sort else list(range(len(enc)))
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        yield idx, collate([(enc[i][0][:max_len], enc[i][1][:max_len]) for i in idx], tok.pad_token_id)
+        yield idx, collate([(enc[i][0][:max_len], enc[i][1][:max_len]) for i in idx], pad_id(tok))

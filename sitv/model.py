@@ -106,9 +106,9 @@ def load_tokenizer(name_or_path): # hub id or local folder
         if isinstance(src, Path): return byte_tokenizer()
         raise OSError(f"could not load a tokenizer for '{name_or_path}': {e}") from e
 
-# %% ../nbs/model.ipynb #108e7e93
+# %% ../nbs/model.ipynb #9be95f02
 from tqdm.auto import tqdm
-from .data import collate, encode, make_split
+from .data import collate, encode, make_split, pad_id
 
 def lr_at(step:int, steps:int, lr:float, warmup:int): # 0-based step, total steps, peak rate, warmup steps
     "Learning rate at `step`: linear warmup to `lr`, then cosine decay to `lr`/10."
@@ -141,7 +141,7 @@ def train(model, # a causal LM, trained in place
         for step in (bar := tqdm(range(steps), desc='train', disable=not progress, leave=False)):
             while len(order) < batch_size: order += torch.randperm(len(enc), generator=g).tolist()
             idx, order = order[:batch_size], order[batch_size:]
-            b = {k: v.to(dev) for k, v in collate([enc[i] for i in idx], tok.pad_token_id).items()}
+            b = {k: v.to(dev) for k, v in collate([enc[i] for i in idx], pad_id(tok)).items()}
             rate = lr_at(step, steps, lr, warmup)
             for group in opt.param_groups: group['lr'] = rate
             loss = model(**b).loss
