@@ -133,4 +133,10 @@ d = { 'settings': { 'branch': 'main',
                             'sitv.sweep.curve': ('sweep.html#curve', 'sitv/sweep.py'),
                             'sitv.sweep.paired_delta': ('sweep.html#paired_delta', 'sitv/sweep.py'),
                             'sitv.sweep.squaring': ('sweep.html#squaring', 'sitv/sweep.py'),
-                            'sitv.sweep.sweep': ('sweep.html#sweep', 'sitv/sweep.py')}}}
+                            'sitv.sweep.sweep': ('sweep.html#sweep', 'sitv/sweep.py')},
+            'sitv.uncertainty': { 'sitv.uncertainty.best_alpha_interval': ('uncertainty.html#best_alpha_interval', 'sitv/uncertainty.py'),
+                                  'sitv.uncertainty.bootstrap_curves': ('uncertainty.html#bootstrap_curves', 'sitv/uncertainty.py'),
+                                  'sitv.uncertainty.crossing_intervals': ('uncertainty.html#crossing_intervals', 'sitv/uncertainty.py'),
+                                  'sitv.uncertainty.per_text_matrix': ('uncertainty.html#per_text_matrix', 'sitv/uncertainty.py'),
+                                  'sitv.uncertainty.synthetic_near_miss': ('uncertainty.html#synthetic_near_miss', 'sitv/uncertainty.py'),
+                                  'sitv.uncertainty.synthetic_sweep': ('uncertainty.html#synthetic_sweep', 'sitv/uncertainty.py')}}}
