@@ -181,7 +181,7 @@ def load_task_vector(path):
 TaskVector.save = save_task_vector
 TaskVector.load = staticmethod(load_task_vector)
 
-# %% ../nbs/core.ipynb #27554a8a
+# %% ../nbs/core.ipynb #8f21b987
 class Displacement:
     "Writes θ_base + Σ αᵢTᵢ into `model` from a pristine copy; use through `displaced`."
     def __init__(self, model, tvs:list, check_base:bool=True, pristine_device=None):
@@ -210,7 +210,7 @@ class Displacement:
         "Set the model to θ_base + Σ αᵢTᵢ (one α per task vector)."
         if len(alphas) != len(self.tvs): raise ValueError(f'{len(self.tvs)} task vector(s) but {len(alphas)} alpha(s)')
         for n, p in self.targets.items():
-            theta = self.pristine[n].to(p.device, torch.float32)
+            theta = self.pristine[n].to(p.device, torch.promote_types(p.dtype, torch.float32))   # fp32, or fp64 for fp64 models
             for a, tv in zip(alphas, self.tvs):
                 if a != 0: theta = theta + float(a) * tv[n].to(p.device)
             p.copy_(theta.to(p.dtype))

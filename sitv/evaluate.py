@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .data import batches
 
-# %% ../nbs/evaluate.ipynb #ba61259c
+# %% ../nbs/evaluate.ipynb #77dfac6a
 @torch.no_grad()
 def score(model, # a causal LM (left in eval mode)
           examples:list, # `Example`s
@@ -36,7 +36,8 @@ def score(model, # a causal LM (left in eval mode)
     it = batches(examples, tok, batch_size, max_len)
     for idx, b in tqdm(it, total=math.ceil(n / batch_size), disable=not progress, desc='eval', leave=False):
         logits = model(input_ids=b['input_ids'].to(dev), attention_mask=b['attention_mask'].to(dev)).logits
-        logits, labels = logits[:, :-1].float(), b['labels'][:, 1:].to(dev)
+        logits = logits[:, :-1].to(torch.promote_types(logits.dtype, torch.float32))   # fp32 at least
+        labels = b['labels'][:, 1:].to(dev)
         mask = labels != -100
         nll = F.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction='none') * mask
         correct = (logits.argmax(-1) == labels) & mask
