@@ -21,12 +21,14 @@ def test_sweep_report_with_parameters(tmp_path):
                     out_dir=str(tmp_path / 'results'))
     injected = [c for c in nb['cells'] if 'injected-parameters' in c['metadata'].get('tags', [])]
     assert injected and 'task = "instruction_following"' in ''.join(injected[0]['source'])
-    files = list((tmp_path / 'results').glob('sweep-instruction_following-*.json'))
-    assert len(files) == 1
+    files = [p for p in (tmp_path / 'results').glob('sweep-instruction_following-*.json') if '-null-' not in p.name]
+    nulls = list((tmp_path / 'results').glob('sweep-instruction_following-*-null-*.json'))
+    assert len(files) == 1 and len(nulls) == 2                # T, one Gaussian and one filter-normalised direction
     doc = json.loads(files[0].read_text())
     assert doc['config']['task'] == 'instruction_following' and doc['config']['alpha_step'] == 0.1
     assert len(doc['points']) == 21                       # [-0.5, 1.5] at 0.1, including 0
-    assert len(outputs(nb, 'image/png')) >= 3             # fine-tuning curve, norms, landscape
+    assert len(outputs(nb, 'image/png')) >= 4             # fine-tuning curve, norms, landscape, nulls
+    for p in nulls: assert len(json.loads(p.read_text())['points']) == 21
     text = json.dumps(nb)
     assert 'L(0) = base loss' in text and 'equal: True' in text
     # a rerun with the same output folder resumes: nothing is recomputed
