@@ -31,17 +31,21 @@ def check_same_params(base:dict, # name -> tensor of the base model
     if extra: raise ValueError(f"parameter '{extra[0]}' is in the {names[1]} model but not in the {names[0]} model "
                                f"({len(extra)} such parameters)")
 
-# %% ../nbs/core.ipynb #23c24065
-def _fingerprint_update(h, name, t, n_sample=64):
+# %% ../nbs/core.ipynb #977162ee
+def _fingerprint_update(h, name, t, n_sample=256):
     flat = t.detach().reshape(-1)
-    sample = flat[::max(1, flat.numel() // n_sample)][:n_sample]
+    b = flat.to(torch.bfloat16)
+    idx = torch.linspace(0, flat.numel() - 1, min(n_sample, flat.numel())).round().long().to(flat.device)
     h.update(f'{name}|{tuple(t.shape)}|'.encode())
-    h.update(sample.to('cpu', torch.bfloat16).to(torch.float32).numpy().tobytes())
+    h.update(b[idx].to('cpu', torch.float32).numpy().tobytes())
+    # moments of every value (of the bf16-rounded tensor, in float64, to 6 digits) catch what the sample misses
+    s1, s2 = b.double().sum().item(), b.double().pow(2).sum().item()
+    h.update(f'{s1:.6g}|{s2:.6g}'.encode())
 
 def fingerprint(params:dict, # name -> tensor
                 names=None, # restrict to these names (default: all, sorted)
-                n_sample:int=64): # values sampled per tensor
-    "A 16-hex-digit hash of names, shapes and a bf16-rounded strided sample of values."
+                n_sample:int=256): # values sampled per tensor
+    "A 16-hex-digit hash of names, shapes, a bf16-rounded sample of values and the first two moments of all values."
     h = hashlib.sha256()
     for n in sorted(params if names is None else names): _fingerprint_update(h, n, params[n], n_sample)
     return h.hexdigest()[:16]
@@ -181,7 +185,7 @@ def load_task_vector(path):
 TaskVector.save = save_task_vector
 TaskVector.load = staticmethod(load_task_vector)
 
-# %% ../nbs/core.ipynb #8f21b987
+# %% ../nbs/core.ipynb #f8dc8718
 class Displacement:
     "Writes θ_base + Σ αᵢTᵢ into `model` from a pristine copy; use through `displaced`."
     def __init__(self, model, tvs:list, check_base:bool=True, pristine_device=None):
@@ -195,11 +199,13 @@ class Displacement:
                 raise ValueError(f'refusing to apply a task vector made from base {tv.base_fingerprint} to a model whose '
                                  f'parameters fingerprint to {fingerprint(params, tv.names)} (a different base; '
                                  'check_base=False overrides)')
-        for n in tvs[0].names if tvs else []:
+        names = list(dict.fromkeys(n for tv in tvs for n in tv.names))   # every parameter any vector moves
+        for n in names:
             p = params[n]
             if id(p) in seen:
                 for tv in tvs:
-                    if not torch.equal(tv[n], tv[seen[id(p)]]): raise ValueError(f"'{n}' is tied to '{seen[id(p)]}' but their deltas differ")
+                    if (n in tv.deltas) != (seen[id(p)] in tv.deltas) or (n in tv.deltas and not torch.equal(tv[n], tv[seen[id(p)]])):
+                        raise ValueError(f"'{n}' is tied to '{seen[id(p)]}' but a task vector gives them different deltas")
                 continue
             seen[id(p)] = n; self.targets[n] = p
         self.pristine = {n: p.detach().to(pristine_device or p.device, copy=True) for n, p in self.targets.items()}
@@ -212,7 +218,7 @@ class Displacement:
         for n, p in self.targets.items():
             theta = self.pristine[n].to(p.device, torch.promote_types(p.dtype, torch.float32))   # fp32, or fp64 for fp64 models
             for a, tv in zip(alphas, self.tvs):
-                if a != 0: theta = theta + float(a) * tv[n].to(p.device)
+                if a != 0 and n in tv.deltas: theta = theta + float(a) * tv[n].to(p.device)
             p.copy_(theta.to(p.dtype))
         self.alphas = tuple(float(a) for a in alphas)
         return self

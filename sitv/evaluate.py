@@ -18,19 +18,23 @@ from tqdm.auto import tqdm
 
 from .data import batches
 
-# %% ../nbs/evaluate.ipynb #77dfac6a
+# %% ../nbs/evaluate.ipynb #4b223445
 @torch.no_grad()
 def score(model, # a causal LM (left in eval mode)
           examples:list, # `Example`s
           tok, # their tokenizer
           batch_size:int=32, # texts per forward pass
           max_len:int=256, # longer texts are truncated (with a warning)
-          progress:bool=False): # show a progress bar
-    "Per-text arrays `nll`, `n_tokens`, `n_correct`, `exact`, `n_bytes` and `category` from one pass."
+          progress:bool=False, # show a progress bar
+          topk:int=0, # also keep the top-k log-probabilities at every scored position (a reference for `ref`)
+          ref:dict=None): # per-text top-k of a reference model: adds KL(p_ref ‖ p) and top-1 agreement
+    "Per-text arrays `nll`, `n_tokens`, `n_correct`, `exact`, `n_bytes`, `category` (and top-k or KL) from one pass."
     if not examples: raise ValueError('empty eval data: nothing to evaluate')
     n = len(examples)
     out = dict(nll=np.zeros(n), n_tokens=np.zeros(n, dtype=np.int64), n_correct=np.zeros(n, dtype=np.int64),
                exact=np.zeros(n, dtype=bool), n_bytes=np.zeros(n, dtype=np.int64))
+    if topk: out['topk_ids'], out['topk_logp'] = [None] * n, [None] * n
+    if ref is not None: out['kl'], out['agree'] = np.zeros(n), np.zeros(n, dtype=np.int64)
     model.eval()
     dev = next(model.parameters()).device
     it = batches(examples, tok, batch_size, max_len)
@@ -39,7 +43,8 @@ def score(model, # a causal LM (left in eval mode)
         logits = logits[:, :-1].to(torch.promote_types(logits.dtype, torch.float32))   # fp32 at least
         labels = b['labels'][:, 1:].to(dev)
         mask = labels != -100
-        nll = F.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction='none') * mask
+        logp = torch.log_softmax(logits, -1)
+        nll = -logp.gather(-1, labels.clamp(min=0)[..., None])[..., 0] * mask
         correct = (logits.argmax(-1) == labels) & mask
         for r, i in enumerate(idx):
             m = mask[r]
@@ -48,10 +53,23 @@ def score(model, # a causal LM (left in eval mode)
             out['n_correct'][i] = correct[r].sum().item()
             out['exact'][i] = bool(out['n_correct'][i] == out['n_tokens'][i] > 0)
             out['n_bytes'][i] = len(tok.decode(labels[r][m].tolist(), skip_special_tokens=True).encode())
+            if topk:
+                v, ix = logp[r][m].topk(topk, -1)
+                out['topk_ids'][i], out['topk_logp'][i] = ix.cpu(), v.cpu()
+            if ref is not None:
+                out['kl'][i], out['agree'][i] = _kl_agree(logp[r][m], ref['topk_ids'][i].to(dev), ref['topk_logp'][i].to(dev))
     out['category'] = np.array([e.category for e in examples])
     return out
 
-# %% ../nbs/evaluate.ipynb #e7297259
+def _kl_agree(lp, ids, lp_ref):
+    "Σ over positions of KL(p_ref ‖ p) on the top-k bins plus the rest, and the count of argmax agreements."
+    la = lp.gather(-1, ids)
+    rest_ref = (1 - lp_ref.exp().sum(-1)).clamp_min(0)
+    rest = (1 - la.exp().sum(-1)).clamp_min(1e-30)
+    kl = (lp_ref.exp() * (lp_ref - la)).sum(-1) + torch.where(rest_ref > 0, rest_ref * (rest_ref.clamp_min(1e-30).log() - rest.log()), 0.0)
+    return kl.double().sum().item(), int((lp.argmax(-1) == ids[:, 0]).sum())
+
+# %% ../nbs/evaluate.ipynb #53d59a50
 def ratio_se(num, den): # per-text numerators and denominators
     "Delta-method standard error of Σnum / Σden over independent texts."
     num, den = np.asarray(num, float), np.asarray(den, float)
@@ -69,22 +87,25 @@ def summarize(s:dict, # per-text arrays from `score`
     T = int(ntok.sum())
     if T == 0: raise ValueError('no scored tokens in the eval data')
     loss = float(nll.sum() / T)
-    cats = {c: float(nll[cat == c].sum() / max(1, ntok[cat == c].sum())) for c in sorted(set(cat.tolist()))}
-    return dict(loss=loss, loss_se=ratio_se(nll, ntok), perplexity=math.exp(loss) if loss < 700 else math.inf,
+    cats = {c: float(nll[cat == c].sum() / ntok[cat == c].sum()) if ntok[cat == c].sum() else math.nan for c in sorted(set(cat.tolist()))}
+    extra = {}
+    if 'kl' in s: extra = dict(kl=float(g(s['kl']).sum() / T), top1_agreement=float(g(s['agree']).sum() / T))
+    return dict(**extra, loss=loss, loss_se=ratio_se(nll, ntok), perplexity=math.exp(min(loss, 700)) if loss < 700 else (math.nan if math.isnan(loss) else math.inf),
                 bits_per_byte=float(nll.sum() / math.log(2) / max(1, nbyte.sum())), token_accuracy=float(ncor.sum() / T),
                 exact_match=float(g(s['exact']).mean()), n_texts=int(len(nll)), n_tokens=T,
                 n_nonfinite=int((~np.isfinite(nll)).sum()), category_loss=cats)
 
-# %% ../nbs/evaluate.ipynb #5c37ad21
+# %% ../nbs/evaluate.ipynb #9973e886
 def evaluate(model, # a causal LM
              sets:dict, # name -> list of `Example`s
              tok, # tokenizer
+             refs:dict=None, # name -> per-text arrays of a `topk` pass: adds KL and top-1 agreement
              **kwargs): # passed to `score`
     "`{name: {'per_text': arrays, **summary}}` with one forward pass per set."
     for k, v in sets.items():
         if not v: raise ValueError(f"empty eval data: eval set '{k}' has no examples")
     out = {}
     for k, v in sets.items():
-        s = score(model, v, tok, **kwargs)
+        s = score(model, v, tok, ref=(refs or {}).get(k), **kwargs)
         out[k] = dict(per_text=s, **summarize(s))
     return out

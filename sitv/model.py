@@ -57,7 +57,7 @@ def n_params(model): # an `nn.Module`
     "Number of distinct parameter values (tied tensors counted once)."
     return sum(p.numel() for p in model.parameters())
 
-# %% ../nbs/model.ipynb #52cc2abd
+# %% ../nbs/model.ipynb #e057e31e
 def _looks_like_path(s:str):
     if s.startswith(('.', '/', '~')) or os.sep * 2 in s or s.endswith(os.sep): return True
     return s.count('/') > 1 or Path(s).suffix in ('.safetensors', '.bin', '.pt')
@@ -99,12 +99,14 @@ def load_model(name_or_path, # hub id or local folder
     return model.to(device).eval()
 
 def load_tokenizer(name_or_path): # hub id or local folder
-    "The tokenizer saved with a model; the byte tokenizer when the folder has none."
+    "The tokenizer saved with a model; refuses a folder without one unless sitv saved it with the byte vocabulary."
     src = resolve_model_path(name_or_path)
     try: return AutoTokenizer.from_pretrained(src)
     except (OSError, ValueError) as e:
-        if isinstance(src, Path): return byte_tokenizer()
-        raise OSError(f"could not load a tokenizer for '{name_or_path}': {e}") from e
+        cfg = Path(src) / 'config.json' if isinstance(src, Path) else None
+        if cfg is not None and (Path(src) / 'sitv.json').exists() and json.loads(cfg.read_text()).get('vocab_size') == len(byte_tokenizer()):
+            return byte_tokenizer()
+        raise OSError(f"could not load a tokenizer for '{name_or_path}' (save one beside the model): {e}") from e
 
 # %% ../nbs/model.ipynb #9be95f02
 from tqdm.auto import tqdm

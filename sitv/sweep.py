@@ -21,26 +21,35 @@ from .grid import alpha_grid, check_alpha_range, doubling_pairs
 from .model import resolve_model_path
 from .results import Results, run_points
 
-# %% ../nbs/sweep.ipynb #6976a55d
+# %% ../nbs/sweep.ipynb #d49fe530
 def crossings(alphas, # grid of α (any order)
               values, # L(α) on the grid
-              ref:float=None): # level to cross (default: the value at α = 0)
-    "Roots of L(α) − ref as dicts with `alpha` (interpolated), `bracket`, `direction` ('up'/'down'/'touch')."
+              ref:float=None, # level to cross (default: the value at α = 0, whose own trivial root is then skipped)
+              touches:bool=False): # also report points that reach `ref` without crossing it
+    "Roots of L(α) − ref as dicts with `alpha` (interpolated), `bracket` and `direction` ('up', 'down' or 'touch')."
     a, v = np.asarray(alphas, float), np.asarray(values, float)
     o = np.argsort(a); a, v = a[o], v[o]
-    if ref is None:
+    skip_zero = ref is None
+    if skip_zero:
         if not (a == 0).any(): raise ValueError('no α = 0 on the grid: pass ref')
         ref = v[a == 0][0]
-    d, out = v - ref, []
-    for i in range(len(a) - 1):
-        a0, a1, d0, d1 = a[i], a[i + 1], d[i], d[i + 1]
-        if not (np.isfinite(d0) and np.isfinite(d1)) or a0 == 0 or a1 == 0: continue
-        if d0 * d1 < 0:
-            out.append(dict(alpha=float(a0 - d0 * (a1 - a0) / (d1 - d0)), bracket=(float(a0), float(a1)),
-                            direction='up' if d1 > 0 else 'down'))
-        elif d1 == 0 and i + 2 < len(a) and a[i + 2] != 0 and np.isfinite(d[i + 2]) and a1 != 0:
-            kind = 'touch' if d0 * d[i + 2] > 0 else ('up' if d[i + 2] > 0 else 'down')
-            out.append(dict(alpha=float(a1), bracket=(float(a0), float(a[i + 2])), direction=kind))
+    keep = np.isfinite(v); a, d = a[keep], v[keep] - ref
+    out, i, n = [], 0, len(a)
+    while i < n:
+        if d[i] == 0:                              # a run of points exactly at the level: one event at most
+            j = i
+            while j + 1 < n and d[j + 1] == 0: j += 1
+            trivial = skip_zero and a[i] <= 0 <= a[j]
+            if not trivial and 0 < i and j < n - 1:
+                kind = 'touch' if d[i - 1] * d[j + 1] > 0 else ('up' if d[j + 1] > 0 else 'down')
+                if kind != 'touch' or touches:
+                    out.append(dict(alpha=float((a[i] + a[j]) / 2), bracket=(float(a[i - 1]), float(a[j + 1])), direction=kind))
+            i = j + 1
+            continue
+        if i + 1 < n and d[i] * d[i + 1] < 0:      # a strict sign change: interpolate the root inside the bracket
+            out.append(dict(alpha=float(a[i] - d[i] * (a[i + 1] - a[i]) / (d[i + 1] - d[i])),
+                            bracket=(float(a[i]), float(a[i + 1])), direction='up' if d[i + 1] > 0 else 'down'))
+        i += 1
     return out
 
 # %% ../nbs/sweep.ipynb #201e98e9
@@ -67,7 +76,7 @@ def squaring(alphas, values, # grid and L(α)
     lookup = {int(round(x / step)): float(y) for x, y in zip(a, values)}
     return [(k * step, lookup[k], lookup[2 * k]) for k in sorted(lookup) if k != 0 and 2 * k in lookup]
 
-# %% ../nbs/sweep.ipynb #8e403575
+# %% ../nbs/sweep.ipynb #2dd95509
 def sweep(model, # the base model (changed only inside the sweep)
           tv:TaskVector, # direction T
           sets:dict, # eval set name -> list of `Example`s
@@ -75,7 +84,8 @@ def sweep(model, # the base model (changed only inside the sweep)
           alphas, # grid of α
           results:Results, # result file (resumed if it has points)
           batch_size:int=64, # texts per forward pass
-          progress:bool=True): # progress bar
+          progress:bool=True, # progress bar
+          refs:dict=None): # set name -> base per-text arrays from `score(..., topk=k)`: adds KL to the base and top-1 agreement
     "Evaluate every set at θ_base + αT for each α not yet in `results`; returns the number of points computed."
     for name, xs in sets.items():
         if not xs: raise ValueError(f"empty eval data: eval set '{name}' has no examples")
@@ -86,11 +96,11 @@ def sweep(model, # the base model (changed only inside the sweep)
         with displaced(model, tv) as move:
             def compute(key):
                 a = key['alpha']; move(a); calls[0] = 0
-                ev = evaluate(model, sets, tok, batch_size=batch_size)
+                ev = evaluate(model, sets, tok, refs=refs, batch_size=batch_size)
                 metrics = {n: {k: v for k, v in r.items() if k != 'per_text'} for n, r in ev.items()}
                 metrics['forward_calls'] = calls[0]
                 metrics['distance_ratio'] = move.distance() / (abs(a) * norm) if a and norm else None
-                per_text = {n: {k: r['per_text'][k] for k in ('nll', 'n_tokens', 'exact')} for n, r in ev.items()}
+                per_text = {n: {k: r['per_text'][k] for k in ('nll', 'n_tokens', 'exact', 'kl') if k in r['per_text']} for n, r in ev.items()}
                 return dict(metrics=metrics, per_text=per_text)
             return run_points(results, [dict(alpha=float(a)) for a in alphas], compute, progress, desc='sweep α')
     finally: hook.remove()
@@ -113,11 +123,13 @@ def paired_delta(results:Results, # a sweep's result file
     d, n = np.asarray(p['nll']) - np.asarray(p0['nll']), np.asarray(p['n_tokens'], float)
     return float(d.sum() / n.sum()), ratio_se(d, n)
 
-# %% ../nbs/sweep.ipynb #492921ef
-def check_params(task:str, model:str, alpha_min:float, alpha_max:float, alpha_step:float, **positive):
+# %% ../nbs/sweep.ipynb #531cce26
+def check_params(task:str, model:str, alpha_min:float, alpha_max:float, alpha_step:float, max_points:int=2001, **positive):
     "Raise a clear error for an unknown task, missing model path, bad α range or non-positive size."
     get_task(task)
     check_alpha_range(alpha_min, alpha_max, alpha_step)
+    n = len(alpha_grid(alpha_min, alpha_max, alpha_step))
+    if n > max_points: raise ValueError(f'the α grid has {n} points (more than max_points={max_points}): use a coarser alpha_step')
     resolve_model_path(model)
     for k, v in positive.items():
         if not isinstance(v, (int, float)) or v <= 0: raise ValueError(f'{k} must be positive, got {v!r}')

@@ -68,3 +68,8 @@ def test_nonfinite_loss_is_recorded_and_flagged(tmp_path):
     doc = json.loads((tmp_path / 'r.json').read_text())   # strict JSON parser: no bare NaN token in the file
     assert doc['points'][0]['metrics'] == {'loss': 'NaN', 'n_nonfinite': 4}
     assert math.isnan(Results.read(tmp_path / 'r.json').points[0]['metrics']['loss'])
+
+def test_model_folder_without_matching_tokenizer_is_refused(tmp_path):
+    random_llama(vocab_size=32000).save_pretrained(tmp_path / 'm')
+    from sitv.model import load_tokenizer
+    with pytest.raises(OSError, match='save one beside the model'): load_tokenizer(tmp_path / 'm')

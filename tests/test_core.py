@@ -114,3 +114,28 @@ def test_layer_norms_partition_the_norm(models):
 def test_fingerprint_distinguishes_bases(models):
     b, f1, _ = models
     assert fingerprint(dict(b.named_parameters())) != fingerprint(dict(f1.named_parameters()))
+
+def test_several_vectors_over_different_parameters(models):
+    b, f1, f2 = models
+    T_all = TaskVector.from_models(b, f1)
+    layer0 = [n for n in T_all.names if '.layers.0.' in n]
+    T_l0 = TaskVector({n: TaskVector.from_models(b, f2)[n] for n in layer0}, fingerprint(dict(b.named_parameters()), layer0))
+    snap = snapshot(b)
+    for tvs, alphas in (([T_l0, T_all], (0.0, 1.0)), ([T_all, T_l0], (1.0, 0.5))):
+        with displaced(b, tvs, *alphas) as move:
+            for n, p in b.named_parameters():
+                want = snap[n]
+                for a, tv in zip(alphas, tvs):                           # same order of fp32 additions
+                    if a and n in tv.deltas: want = want + a * tv[n]
+                assert torch.equal(p, want), n
+            assert move.distance() > 0.9 * T_all.norm()
+        assert_bit_identical(b, snap)
+
+def test_fingerprint_sees_a_change_the_sample_misses(models):
+    b = models[0]
+    sd = {n: p.detach().clone() for n, p in b.named_parameters()}
+    w = sd['model.embed_tokens.weight']; w[:, 1:] += 0.5            # every column but the first
+    assert fingerprint(sd) != fingerprint(dict(b.named_parameters()))
+    tiny = {n: p.detach().clone() for n, p in b.named_parameters()}
+    tiny['model.layers.2.mlp.down_proj.weight'] *= 1.001            # a 0.1% rescaling of one matrix
+    assert fingerprint(tiny) != fingerprint(dict(b.named_parameters()))

@@ -27,10 +27,12 @@ def test_sweep_report_with_parameters(tmp_path):
     doc = json.loads(files[0].read_text())
     assert doc['config']['task'] == 'instruction_following' and doc['config']['alpha_step'] == 0.1
     assert len(doc['points']) == 21                       # [-0.5, 1.5] at 0.1, including 0
-    assert len(outputs(nb, 'image/png')) >= 4             # fine-tuning curve, norms, landscape, nulls
+    assert len(outputs(nb, 'image/png')) >= 5             # fine-tuning curve, norms, landscape, KL, nulls
     for p in nulls: assert len(json.loads(p.read_text())['points']) == 21
     text = json.dumps(nb)
     assert 'L(0) = base loss' in text and 'equal: True' in text
+    assert 'top-1 agreement' in text and 'bootstrap' in text
+    assert all('kl' in p['metrics']['general'] for p in doc['points'])      # KL to the base measured at every α
     # a rerun with the same output folder resumes: nothing is recomputed
     nb2 = run_report('sweep.ipynb', tmp_path / 'out2.ipynb', tmp_path, task='instruction_following', alpha_step=0.1,
                      out_dir=str(tmp_path / 'results'))

@@ -52,3 +52,11 @@ def test_best_alpha_refines_inside_only():
     g = alpha_grid(-0.5, 1.5, 0.05)
     assert best_alpha(g, (g - 0.71) ** 2)['refined'] == pytest.approx(0.71)
     assert best_alpha(g, -g)['refined'] is None
+
+def test_crossings_ties_and_plateaus_are_not_crossings():
+    g = alpha_grid(-0.5, 1.5, 0.05)
+    assert crossings(g, np.ones_like(g)) == []                                  # T ≈ 0: the curve is L(0) everywhere
+    assert crossings(g, np.where(g < 0.4, 0.0, 0.375)) == []                    # exact match: a tie plateau, then a step up
+    steps = np.where(g < 0.4, 0.5, np.where(g < 1.0, 0.25, 0.75))               # leaves the α = 0 plateau down, comes back up
+    assert [c['direction'] for c in crossings(g, steps)] == ['up']              # leaving the trivial root is not a crossing
+    assert crossings([-1, 0, 1, 2], [3, 2, 0, -1], ref=1.0)[0]['alpha'] == 0.5   # explicit level: α = 0 is an ordinary point
