@@ -52,7 +52,7 @@ def crossings(alphas, # grid of α (any order)
         i += 1
     return out
 
-# %% ../nbs/sweep.ipynb #201e98e9
+# %% ../nbs/sweep.ipynb #aad9c234
 def best_alpha(alphas, values): # grid and L(α)
     "Grid argmin of `values` and its parabolic refinement (`refined` is `None` at the grid ends)."
     a, v = np.asarray(alphas, float), np.asarray(values, float)
@@ -69,16 +69,14 @@ def best_alpha(alphas, values): # grid and L(α)
         if A > 0: refined = float(-B / (2 * A))
     return dict(alpha=float(a[i]), value=float(v[i]), refined=refined)
 
-def squaring(alphas, values, # grid and L(α)
-             step:float): # the grid step (pairs are found by integer multiples)
-    "Rows (α, L(α), L(2α)) for every α ≠ 0 whose double is on the grid."
-    a = np.asarray(alphas, float)
-    lookup = {int(round(x / step)): float(y) for x, y in zip(a, values)}
-    return [(k * step, lookup[k], lookup[2 * k]) for k in sorted(lookup) if k != 0 and 2 * k in lookup]
+def squaring(alphas, values): # grid (uniform or refined) and L(α)
+    "Rows (α, L(α), L(2α)) for every α ≠ 0 whose double is on the grid (values matched to 12 decimals)."
+    lookup = {round(float(x), 12): float(y) for x, y in zip(alphas, values)}
+    return [(x, lookup[x], lookup[round(2 * x, 12)]) for x in sorted(lookup) if x != 0 and round(2 * x, 12) in lookup]
 
-# %% ../nbs/sweep.ipynb #2dd95509
+# %% ../nbs/sweep.ipynb #b4bdfce9
 def sweep(model, # the base model (changed only inside the sweep)
-          tv:TaskVector, # direction T
+          tv:TaskVector, # direction T (or a `sitv.lora.AdapterVector`, swept by the adapter's scaling)
           sets:dict, # eval set name -> list of `Example`s
           tok, # tokenizer
           alphas, # grid of α
@@ -93,13 +91,14 @@ def sweep(model, # the base model (changed only inside the sweep)
     hook = model.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
     norm = tv.norm()
     try:
-        with displaced(model, tv) as move:
+        with (tv.displaced(model) if hasattr(tv, 'displaced') else displaced(model, tv)) as move:   # an `AdapterVector` moves by scaling
             def compute(key):
                 a = key['alpha']; move(a); calls[0] = 0
                 ev = evaluate(model, sets, tok, refs=refs, batch_size=batch_size)
                 metrics = {n: {k: v for k, v in r.items() if k != 'per_text'} for n, r in ev.items()}
                 metrics['forward_calls'] = calls[0]
-                metrics['distance_ratio'] = move.distance() / (abs(a) * norm) if a and norm else None
+                dist = move.distance()
+                metrics['distance_ratio'] = dist / (abs(a) * norm) if dist is not None and a and norm else None
                 per_text = {n: {k: r['per_text'][k] for k in ('nll', 'n_tokens', 'exact', 'kl') if k in r['per_text']} for n, r in ev.items()}
                 return dict(metrics=metrics, per_text=per_text)
             return run_points(results, [dict(alpha=float(a)) for a in alphas], compute, progress, desc='sweep α')

@@ -1,5 +1,6 @@
 "Report notebooks run end to end through papermill with parameters, as users run them."
 import json, subprocess, sys
+import numpy as np
 from pathlib import Path
 import pytest
 
@@ -12,6 +13,11 @@ def run_report(nb, out, cwd, **params):
     assert r.returncode == 0, r.stderr[-4000:]
     return json.loads(Path(out).read_text())
 
+def text_of(nb):
+    "Everything the notebook printed or displayed as text."
+    return '\n'.join(''.join(o.get('text', '')) + ''.join(o.get('data', {}).get('text/plain', '')) + ''.join(o.get('data', {}).get('text/markdown', '')) + ''.join(o.get('data', {}).get('text/html', ''))
+                     for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
+
 def outputs(nb, mime):
     return [o for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []) if mime in o.get('data', {})]
 
@@ -21,14 +27,25 @@ def test_sweep_report_with_parameters(tmp_path):
                     out_dir=str(tmp_path / 'results'))
     injected = [c for c in nb['cells'] if 'injected-parameters' in c['metadata'].get('tags', [])]
     assert injected and 'task = "instruction_following"' in ''.join(injected[0]['source'])
-    files = [p for p in (tmp_path / 'results').glob('sweep-instruction_following-*.json') if '-null-' not in p.name]
-    nulls = list((tmp_path / 'results').glob('sweep-instruction_following-*-null-*.json'))
-    assert len(files) == 1 and len(nulls) == 2                # T, one Gaussian and one filter-normalised direction
+    found = sorted((tmp_path / 'results').glob('sweep-instruction_following-*.json'))
+    nulls = [p for p in found if '-null-' in p.name]
+    seeds = [p for p in found if p.stem.endswith(('-seed1', '-seed2'))]
+    files = [p for p in found if p not in nulls and p not in seeds]
+    assert len(files) == 1, found                             # the vector from the main fine-tune
+    assert len(nulls) == 2, found                             # one Gaussian and one filter-normalised direction
+    assert len(seeds) == 2, found                             # n_seeds=3: two more fine-tuning seeds
+    assert len(found) == 5, found                             # nothing else written
     doc = json.loads(files[0].read_text())
     assert doc['config']['task'] == 'instruction_following' and doc['config']['alpha_step'] == 0.1
-    assert len(doc['points']) == 21                       # [-0.5, 1.5] at 0.1, including 0
+    grid_pts = [p for p in doc['points'] if abs(p['key']['alpha'] * 10 - round(p['key']['alpha'] * 10)) < 1e-9]
+    assert len(grid_pts) == 21                            # [-0.5, 1.5] at 0.1, including 0 …
+    refined = sorted(p['key']['alpha'] for p in doc['points'] if p not in grid_pts)
+    assert refined                                        # … plus the points adaptive refinement added (refine_tol = 0.01)
+    keys = {round(p['key']['alpha'], 12) for p in doc['points']}
+    assert all(round(2 * x, 12) in keys for x in keys if -0.5 <= 2 * x <= 1.5)   # still closed under doubling
     assert len(outputs(nb, 'image/png')) >= 5             # fine-tuning curve, norms, landscape, KL, nulls
-    for p in nulls: assert len(json.loads(p.read_text())['points']) == 21
+    for p in nulls + seeds: assert len(json.loads(p.read_text())['points']) == 21
+    assert 'evaluations' in text_of(nb) and 'a uniform grid placing every feature within 0.01 needs 201 points' in text_of(nb)
     text = json.dumps(nb)
     assert 'L(0) = base loss' in text and 'equal: True' in text
     assert 'top-1 agreement' in text and 'bootstrap' in text
@@ -36,10 +53,55 @@ def test_sweep_report_with_parameters(tmp_path):
     # a rerun with the same output folder resumes: nothing is recomputed
     nb2 = run_report('sweep.ipynb', tmp_path / 'out2.ipynb', tmp_path, task='instruction_following', alpha_step=0.1,
                      out_dir=str(tmp_path / 'results'))
-    assert '0 points computed now, 21 resumed' in json.dumps(nb2)
+    assert '0 grid points computed now, 21 resumed' in text_of(nb2) and '(0 computed in this run' in text_of(nb2)
 
 def test_sweep_report_rejects_bad_parameters(tmp_path):
     cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / 'sweep.ipynb'), str(tmp_path / 'o.ipynb'),
            '--cwd', str(tmp_path), '-k', 'python3', '-p', 'task', 'translation']
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode != 0 and "unknown task 'translation'" in r.stderr + r.stdout
+
+def test_composition_report_2d(tmp_path):
+    "Two tasks: a 5 × 5 grid with R², landmarks and the barrier row, heatmaps and sections embedded."
+    nb = run_report('composition.ipynb', tmp_path / 'c.ipynb', tmp_path, task1='sentiment_negative', task2='instruction_following',
+                    coef_step=0.5, out_dir=str(tmp_path / 'results'))
+    files = list((tmp_path / 'results').glob('composition-sentiment_negative-instruction_following-*.json'))
+    assert len(files) == 1
+    doc = json.loads(files[0].read_text())
+    assert doc['kind'] == 'composition' and len(doc['points']) == 25
+    assert {tuple(sorted(p['key'])) for p in doc['points']} == {('alpha', 'beta')}
+    assert len(outputs(nb, 'image/png')) >= 2                  # heatmaps and sections
+    text = text_of(nb)
+    assert 'R² anchored additive' in text and 'barrier T1–T2' in text and '25 grid points' in text
+
+def test_composition_report_3d(tmp_path):
+    "Three tasks: a 3 × 3 × 3 grid, slices drawn, pairwise barriers."
+    nb = run_report('composition.ipynb', tmp_path / 'c3.ipynb', tmp_path, task1='sentiment_positive', task2='qa',
+                    task3='instruction_following', coef_min=-1.0, coef_max=1.0, coef_step=1.0, out_dir=str(tmp_path / 'r'))
+    doc = json.loads(next((tmp_path / 'r').glob('composition-*.json')).read_text())
+    assert len(doc['points']) == 27 and {tuple(sorted(p['key'])) for p in doc['points']} == {('alpha', 'beta', 'gamma')}
+    assert len(outputs(nb, 'image/png')) >= 2
+    text = text_of(nb)
+    assert 'barrier T1–T3' in text and 'barrier T2–T3' in text and '27 grid points' in text and '3 × 3 × 3 = 27 points' in text
+
+def test_composition_report_refuses_huge_grid(tmp_path):
+    cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / 'composition.ipynb'), str(tmp_path / 'o.ipynb'),
+           '--cwd', str(tmp_path), '-k', 'python3', '-p', 'task3', 'instruction_following', '-p', 'coef_step', '0.05']
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode != 0 and 'exceed max_points=2001' in r.stderr + r.stdout
+
+def test_lora_report(tmp_path):
+    "The LoRA report: the precision table, the unmerge drift, the sweeps by scaling and by writes agreeing, and the extraction."
+    nb = run_report('lora.ipynb', tmp_path / 'l.ipynb', tmp_path, task='instruction_following', r=4, lora_alpha=8, lora_steps=40,
+                    alpha_step=0.25, extract_rank=4, out_dir=str(tmp_path / 'results'))
+    text = text_of(nb)
+    for row in ('float32 − float32', 'float16 − float32', 'bfloat16 − bfloat16', 'bfloat16 − float32'):
+        assert row in text
+    assert 'ΔW entries lost to rounding' in text and 'tensors changed' in text and 'seconds per α: adapter scaling' in text
+    files = sorted((tmp_path / 'results').glob('lora-instruction_following-*.json'))
+    assert len(files) == 8                                   # scaling, writes, 4 half-precision vectors, full T, extracted
+    by = {json.loads(p.read_text())['config']['how']: json.loads(p.read_text()) for p in files}
+    L = lambda how: np.array([p['metrics']['instruction_following']['loss'] for p in sorted(by[how]['points'], key=lambda p: p['key']['alpha'])])
+    assert np.abs(L('adapter scaling (fp32, unmerged)') - L('written weights (fp32)')).max() < 1e-5
+    assert len(list((tmp_path / 'results').glob('lora-instruction_following-*-extracted-r4/adapter_model.safetensors'))) == 1
+    assert len(outputs(nb, 'image/png')) >= 4               # training curve, differences, sweeps, extraction

@@ -1,0 +1,69 @@
+"Adaptive refinement: known roots found within the tolerance with fewer evaluations than the uniform grid; on a real sweep."
+import copy
+import numpy as np
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+from sitv.adaptive import refine, refine_sweep, close_under_doubling, uniform_points
+from sitv.core import TaskVector
+from sitv.data import make_split
+from sitv.grid import alpha_grid
+from sitv.model import byte_tokenizer, train
+from sitv.results import Results
+from sitv.sweep import crossings, curve
+
+@pytest.mark.parametrize('seed', range(5))
+def test_refine_finds_known_roots_with_fewer_evaluations(seed):
+    rng = np.random.default_rng(seed)
+    r1, r2 = sorted(rng.uniform(0.05, 1.45, 2))
+    while r2 - r1 < 0.15: r1, r2 = sorted(rng.uniform(0.05, 1.45, 2))
+    f = lambda x: 2.0 + x * (x - r1) * (x - r2)                  # L(0) = 2; crossings exactly at r1 and r2
+    calls = []
+    def measure(al):
+        calls.extend(al); return {x: {'L': f(x)} for x in al}
+    out = refine(measure, alpha_grid(-0.5, 1.5, 0.1), tol=0.005)
+    cr = [x for x in out['features'] if x['kind'] == 'crossing']
+    assert len(cr) == 2
+    for c, root in zip(cr, (r1, r2)):
+        assert c['located'] and c['bracket'][0] <= root <= c['bracket'][1] <= c['bracket'][0] + 0.005 + 1e-12
+        assert abs(c['alpha'] - root) < 0.005
+    assert len(calls) == len(set(calls)) == out['n_evaluations']            # nothing evaluated twice
+    uniform = np.linspace(-0.5, 1.5, out['uniform_equivalent'])
+    assert len(crossings(uniform, f(uniform))) == 2 and out['uniform_equivalent'] == uniform_points(-0.5, 1.5, 0.005)
+    assert out['n_evaluations'] < out['uniform_equivalent'] / 4
+    keys = set(calls)
+    assert all(round(2 * x, 12) in keys for x in keys if -0.5 <= 2 * x <= 1.5)   # closed under doubling
+
+def test_refine_adds_nothing_without_features():
+    "Negative control: a monotone curve has no crossing and no interior minimum, so the coarse grid is all there is."
+    calls = []
+    def measure(al):
+        calls.extend(al); return {x: {'L': 1.0 + x} for x in al}
+    out = refine(measure, alpha_grid(-0.5, 1.5, 0.1), tol=0.001)
+    assert out['rounds'] == [] and len(calls) == 21
+    assert [f['kind'] for f in out['features']] == ['minimum'] and not out['features'][0]['located']   # at the grid end
+
+def test_refine_rejects_bad_tolerance():
+    with pytest.raises(ValueError, match='tol must be positive'):
+        refine(lambda al: {x: {'L': x} for x in al}, [0.0, 1.0], tol=0)
+
+def test_close_under_doubling_negative_values():
+    assert close_under_doubling([-0.05], -0.5, 1.5) == [-0.4, -0.2, -0.1, -0.05]
+
+def test_refine_sweep_on_a_model(tmp_path):
+    tok = byte_tokenizer()
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=256, pad_token_id=0, eos_token_id=1, bos_token_id=None)
+    torch.manual_seed(0); base = LlamaForCausalLM(cfg).eval()
+    ft = copy.deepcopy(base)
+    train(ft, make_split('qa', 'train', 64), tok, steps=10, batch_size=8, lr=3e-3, progress=False)
+    T = TaskVector.from_models(base, ft)
+    sets = {'qa': make_split('qa', 'eval', 8)}
+    res = Results(tmp_path / 'r.json', {'t': 1})
+    grid = alpha_grid(-1.0, 6.0, 0.5)                           # this short fine-tune's qa minimum lies near α = 4.5
+    out = refine_sweep(base, T, sets, tok, res, grid, tol=0.05, progress=False)
+    assert out['computed_now'] == len(res) == out['n_evaluations'] > len(grid)
+    a, L = curve(res, 'qa')
+    m = [f for f in out['features'] if f['kind'] == 'minimum'][0]
+    assert m['located'] and L.min() == L[a == m['alpha']][0]              # the minimum was bracketed to 0.05 and is the lowest point
+    assert refine_sweep(base, T, sets, tok, res, grid, tol=0.05, progress=False)['computed_now'] == 0   # resumed from the file
