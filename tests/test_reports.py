@@ -105,3 +105,21 @@ def test_lora_report(tmp_path):
     assert np.abs(L('adapter scaling (fp32, unmerged)') - L('written weights (fp32)')).max() < 1e-5
     assert len(list((tmp_path / 'results').glob('lora-instruction_following-*-extracted-r4/adapter_model.safetensors'))) == 1
     assert len(outputs(nb, 'image/png')) >= 4               # training curve, differences, sweeps, extraction
+
+def test_tsv_report(tmp_path):
+    "The merging report: spectra, TSV-C, interference, the merging table for the four tasks, export, LoRA combinations."
+    nb = run_report('tsv.ipynb', tmp_path / 't.ipynb', tmp_path, merge_alpha_min=0.5, merge_alpha_step=0.5, sweep_step=0.5,
+                    n_val=16, n_task_eval=32, n_general_eval=32, lora_tasks='qa,instruction_following', lora_steps=20,
+                    out_dir=str(tmp_path / 'results'))
+    text = text_of(nb)
+    doc = json.loads(next(p for p in (tmp_path / 'results').glob('merge-*.json') if '-sweep-' not in p.name).read_text())
+    methods = [p['key']['method'] for p in doc['points']]
+    assert methods[0] == 'task arithmetic' and any(m.startswith('TSV-M (polar)') for m in methods)
+    assert any(m.startswith('TIES (global') for m in methods) and any(m.startswith('DARE') for m in methods)
+    tasks = ['sentiment_positive', 'sentiment_negative', 'qa', 'instruction_following']
+    for p in doc['points']:
+        assert set(tasks) <= set(p['metrics']) and p['metrics']['alpha'] in (0.5, 1.0, 1.5, 2.0)
+    assert 'disjoint from the 32' in text and 'reloaded by transformers' in text
+    assert 'cat' in text and 'relative error vs Σ ΔW' in text and 'svd_lowrank' in text
+    assert len(list((tmp_path / 'results').glob('merge-*-merged/config.json'))) == 1
+    assert len(outputs(nb, 'image/png')) >= 4
