@@ -130,3 +130,22 @@ def test_symmetries_report(tmp_path):
     text = text_of(nb)
     assert '24 checks (6 symmetries × 4 blocks): the symmetry held in 24, the near miss was detected in 24, the random move in 24' in text
     assert 'positive control: after aligning the permuted b to the base' in text
+
+def test_geometry_report(tmp_path):
+    "Small sizes through papermill: every section runs, reports its checks, and writes its measured numbers."
+    nb = run_report('geometry.ipynb', tmp_path / 'g.ipynb', tmp_path, task='sentiment_positive', second='random', n_eval=8, n_geo=3,
+                    n_random=2, fisher_draws=2, n_hutchinson=2, geo_steps=1, shoot_solves=3, lanczos_tol=1e-2,
+                    kl_alphas='0.01,0.1,1', curv_alphas='0,1', out_dir=str(tmp_path / 'r'))
+    files = list((tmp_path / 'r').glob('geometry-sentiment_positive-random-general-*.json'))
+    assert len(files) == 1
+    doc = json.loads(files[0].read_text())
+    assert doc['kind'] == 'geometry' and {p['key']['section'] for p in doc['points']} == {'fisher', 'kl', 'curvature', 'plane'}
+    m = {p['key']['section']: p['metrics'] for p in doc['points']}
+    assert m['fisher']['exact'] > 0 and len(m['fisher']['random_exact']) == 2
+    kl, q = np.array(m['kl']['kl']), np.array(m['kl']['quadratic'])
+    assert abs(kl[0] / q[0] - 1) < 0.1                         # ½α²TᵀFT is the small-α KL on real data too
+    assert set(m['curvature']['sharpness']) == {'θ_base', 'θ_ft (sentiment_positive)'} and len(m['curvature']['span_eigenvalues']) == 4
+    assert isinstance(m['plane']['resolved'], bool) and set(m['plane']['K']) == {'(0.0, 0.0)', '(0.5, 0.0)', '(1.0, 0.0)'}
+    text = text_of(nb)
+    assert 'standard errors' in text and ('The geodesic is resolved' in text or 'NOT resolved at 1 RK4 steps' in text)
+    assert len(outputs(nb, 'image/png')) >= 3

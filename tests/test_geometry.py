@@ -1,0 +1,140 @@
+"Controls for sitv.geometry, through the same metric / Christoffel / curvature / geodesic code the LM report uses."
+import math
+import numpy as np
+import pytest
+import torch
+from sitv.core import TaskVector, fingerprint
+from sitv.data import make_split
+from sitv.model import random_llama, byte_tokenizer
+from sitv.geometry import (pullback, gaussian_form, isotropic_gaussian_form, christoffel, gaussian_curvature, geodesic, shoot,
+                           path_length, fisher_quadratic, kl_from_base, lm_metric, per_example_grads, fisher_diagonal,
+                           projected_quadratic, hvp_fn, top_hessian_eigenvalue, hutchinson_trace, restricted_hessian,
+                           _scored_batches, _nll_sum, _unflat)
+from torch.func import functional_call
+
+f64 = lambda *v: torch.tensor(v, dtype=torch.float64)
+gauss = lambda c: pullback([lambda x: x], gaussian_form, c)                                   # N(μ, σ) in (μ, σ)
+gauss_log = lambda c: pullback([lambda x: torch.stack([x[0], x[1].exp()])], gaussian_form, c)  # N(μ, σ) in (μ, log σ)
+flat = lambda c: pullback([lambda x: x], isotropic_gaussian_form(0.5), c)                     # N((c₁, c₂), σ²I)
+polar = lambda c: pullback([lambda x: torch.stack([x[0] * torch.cos(x[1]), x[0] * torch.sin(x[1])])], isotropic_gaussian_form(0.5), c)
+
+@pytest.mark.parametrize('metric', [gauss, gauss_log])
+def test_gaussian_family_has_curvature_minus_half(metric):
+    for p in ([0.0, 1.0], [1.5, 0.5], [-2.0, 3.0], [0.7, 0.2]):
+        assert abs(gaussian_curvature(metric, f64(*p)).item() + 0.5) < 1e-6
+
+@pytest.mark.parametrize('metric', [flat, polar])
+def test_flat_family_has_zero_curvature(metric):
+    for p in ([1.0, 0.3], [2.0, -1.0], [0.5, 2.5]):
+        assert abs(gaussian_curvature(metric, f64(*p)).item()) < 1e-9
+    assert christoffel(polar, f64(1.0, 0.3)).abs().max() > 0.1          # polar coordinates are not trivially flat
+
+def test_curvature_detects_a_sphere_and_refuses_three_coordinates():
+    sphere = lambda c: torch.diag(torch.stack([torch.ones((), dtype=c.dtype), torch.sin(c[0]) ** 2]))
+    assert abs(gaussian_curvature(sphere, f64(1.0, 0.2)).item() - 1.0) < 1e-9
+    with pytest.raises(ValueError, match='2 coordinates'): gaussian_curvature(lambda c: torch.eye(3, dtype=c.dtype), f64(0, 0, 0))
+
+def _half_circle(t, mu0=0.5, r=1.2, w=0.8):
+    return f64(mu0 + math.sqrt(2) * r * math.tanh(w * t), r / math.cosh(w * t))
+
+def test_geodesic_matches_the_analytic_half_circle():
+    xs, _ = geodesic(gauss, f64(0.5, 1.2), f64(math.sqrt(2) * 1.2 * 0.8, 0.0), 1.0, 32)
+    err = max(float((x - _half_circle(t)).norm()) for x, t in zip(xs, np.linspace(0, 1, 33)))
+    assert err < 1e-7
+
+def test_rk4_converges_at_fourth_order():
+    errs = [float((geodesic(gauss, f64(0.5, 1.2), f64(math.sqrt(2) * 1.2 * 0.8, 0.0), 1.0, n)[0][-1] - _half_circle(1.0)).norm()) for n in (4, 8, 16)]
+    orders = [math.log2(a / b) for a, b in zip(errs, errs[1:])]
+    assert all(3.7 < o < 4.3 for o in orders), orders
+
+def test_geodesic_in_flat_space_is_the_straight_line():
+    xs, _ = geodesic(flat, f64(0.0, 0.0), f64(1.0, 2.0), 1.0, 4)
+    assert torch.allclose(xs[-1], f64(1.0, 2.0), atol=1e-12)
+
+def test_shooting_finds_the_hyperbolic_distance():
+    a, b = f64(0.0, 1.0), f64(2.0, 1.0)
+    s = shoot(gauss, a, b, n_steps=32)
+    L, speed = path_length(gauss, s['path'], s['velocities'])
+    assert s['miss'] < 1e-6 and abs(L - math.sqrt(2) * math.acosh(2.0)) < 1e-5 and np.ptp(speed) < 1e-6
+    line = a + torch.linspace(0, 1, 33, dtype=torch.float64)[:, None] * (b - a)
+    assert abs(path_length(gauss, line, (b - a).expand(33, 2))[0] - 2.0) < 1e-9       # straight path is longer
+
+@pytest.fixture(scope='module')
+def tiny():
+    tok = byte_tokenizer()
+    m = random_llama(seed=0, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
+    P = dict(m.named_parameters())
+    names = ['model.layers.0.self_attn.q_proj.weight', 'model.layers.0.mlp.up_proj.weight']
+    g = torch.Generator().manual_seed(1)
+    tv = TaskVector({n: torch.randn(P[n].shape, generator=g) for n in names}, fingerprint(P, names))
+    return m, tok, make_split('general', 'eval', 2), names, tv
+
+def _flat_fn(m, names, fn):
+    P = dict(m.named_parameters())
+    def f(flat):
+        p, i = {}, 0
+        for n in names: p[n] = flat[i:i + P[n].numel()].reshape(P[n].shape); i += P[n].numel()
+        return fn({**{k: v.detach() for k, v in P.items()}, **p})
+    return f, torch.cat([P[n].detach().reshape(-1) for n in names])
+
+def test_fisher_quadratic_equals_explicit_jacobian(tiny):
+    m, tok, ex, names, tv = tiny
+    (ids, mask, lab), = _scored_batches(ex, tok, 32, 256, 'cpu')[0]
+    sel = lab != -100
+    f, x0 = _flat_fn(m, names, lambda p: functional_call(m, p, (ids,), {'attention_mask': mask}).logits[:, :-1][sel].double())
+    with torch.no_grad():
+        J = torch.func.jacfwd(f)(x0); p = torch.softmax(f(x0), -1)
+    t = torch.cat([tv[n].reshape(-1) for n in names]).double()
+    u = J @ t
+    F = torch.einsum('pvi,pv,pvj->ij', J, p, J) - torch.einsum('pvi,pv,pw,pwj->ij', J, p, p, J)   # Jᵀ(diag p − ppᵀ)J, explicitly
+    explicit = float(t @ F @ t) / int(sel.sum())
+    got = fisher_quadratic(m, ex, tok, tv)
+    assert abs(got - explicit) < 1e-6 * explicit
+    assert abs(got - float(((p * u ** 2).sum(-1) - (p * u).sum(-1) ** 2).sum()) / int(sel.sum())) < 1e-6 * explicit
+
+def test_half_alpha_squared_fisher_is_the_small_alpha_kl(tiny):
+    m, tok, ex, names, tv = tiny
+    q = fisher_quadratic(m, ex, tok, tv)
+    r = kl_from_base(m, ex, tok, tv, [0.1, 0.01]) / (0.5 * np.array([0.1, 0.01]) ** 2 * q)
+    assert abs(r[1] - 1) < 0.01 and abs(r[1] - 1) < abs(r[0] - 1)
+    assert abs(kl_from_base(m, ex, tok, tv, [0.0])[0]) < 1e-12
+
+def test_per_example_gradients_vmap_equals_loop_and_sampled_projections_estimate_the_fisher(tiny):
+    m, tok, _, names, tv = tiny
+    ex = make_split('general', 'eval', 6)
+    for (i1, n1, a), (i2, n2, b) in zip(per_example_grads(m, ex, tok, 'sampled', 3, batch_size=3),
+                                        per_example_grads(m, ex, tok, 'sampled', 3, batch_size=3, vectorized=False)):
+        assert i1 == i2 and torch.equal(n1, n2)
+        for n in a: assert torch.allclose(a[n], b[n], atol=1e-6, rtol=1e-5)
+    exact = fisher_quadratic(m, ex, tok, tv)
+    fd = fisher_diagonal(m, ex, tok, 'sampled', 0, project=[tv], draws=48)
+    mc, se = projected_quadratic(fd['proj'], fd['n_tokens'])
+    assert abs(mc[0] - exact) < 4 * se[0] and se[0] < 0.3 * exact
+    with pytest.raises(ValueError, match="'data' or 'sampled'"): next(per_example_grads(m, ex, tok, 'model'))
+
+def test_hessian_tools_against_the_explicit_hessian(tiny):
+    m, tok, ex, names, tv = tiny
+    bl, n = _scored_batches(ex, tok, 32, 256, 'cpu')
+    f, x0 = _flat_fn(m, names, lambda p: sum(_nll_sum(m, p, *b) for b in bl) / n)
+    H = torch.func.hessian(f)(x0).double().detach()
+    ev, vec = torch.linalg.eigh(H)
+    hvp, pt = hvp_fn(m, ex, tok, names)
+    top = top_hessian_eigenvalue(hvp, pt)
+    assert abs(top['eigenvalue'] - float(ev[-1])) < 1e-4 * float(ev.abs().max()) and top['n_hvp'] > 0
+    tr = hutchinson_trace(hvp, pt, 64)
+    assert abs(tr['trace'] - float(H.trace())) < 4 * tr['se']
+    P = dict(m.named_parameters())
+    top_tv = TaskVector(_unflat(vec[:, -1].float(), {k: P[k] for k in names}), tv.base_fingerprint)
+    t = torch.cat([tv[k].reshape(-1) for k in names]).double()
+    rh = restricted_hessian(m, ex, tok, [top_tv, tv])
+    assert abs(rh['M'][1, 1] - float(t @ H @ t)) < 1e-4 * abs(float(t @ H @ t))
+    assert abs(rh['eigenvalues'][0] - float(ev[-1])) < 1e-4 * float(ev.abs().max())           # positive control
+    g = torch.Generator().manual_seed(5)
+    rnd = [TaskVector({k: torch.randn(P[k].shape, generator=g) for k in names}, tv.base_fingerprint) for _ in range(2)]
+    assert restricted_hessian(m, ex, tok, rnd)['eigenvalues'][0] < 0.5 * float(ev[-1])        # negative control
+
+def test_lm_geometry_refuses_sdpa_attention(tiny):
+    m, tok, ex, names, tv = tiny
+    m2 = random_llama(seed=0, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
+    m2.config._attn_implementation = 'sdpa'
+    with pytest.raises(ValueError, match='eager attention'): lm_metric(m2, ex, tok, [tv])
