@@ -10,7 +10,7 @@ __all__ = ['categorical_form', 'gaussian_form', 'isotropic_gaussian_form', 'pull
            'per_example_grads', 'fisher_diagonal', 'diagonal_quadratic', 'projected_quadratic', 'hvp_fn',
            'restricted_hessian', 'top_hessian_eigenvalue', 'hutchinson_trace']
 
-# %% ../nbs/geometry.ipynb #8657505a
+# %% ../nbs/geometry.ipynb #9b54f7f3
 import math
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from .core import TaskVector, displaced
 from .data import batches
 from .second_order import require_eager
 
-# %% ../nbs/geometry.ipynb #e0915133
+# %% ../nbs/geometry.ipynb #f4679a8e
 def categorical_form(logits, u, v): # logits (rows × classes) and two tangent vectors of the same shape
     "Σ over rows of uᵀ(diag p − ppᵀ)v with p = softmax(logits): the categorical Fisher in logit coordinates."
     p = torch.softmax(logits.double(), -1); u, v = u.double(), v.double()
@@ -50,7 +50,7 @@ def pullback(outputs:list, # functions c ↦ η (their forms are summed, e.g. on
         G = G + vmap(lambda ui: vmap(lambda uj: form(eta, ui, uj))(U))(U)
     return G * scale
 
-# %% ../nbs/geometry.ipynb #6dadaead
+# %% ../nbs/geometry.ipynb #510b2502
 def _jac(f, x): # f: tensor ↦ tensor, x: 1-D tensor
     "∂f/∂x_l stacked on a new first axis, by forward mode (`torch.func.jacfwd`, which nests inside other torch.func transforms)."
     return torch.movedim(jacfwd(f)(x), -1, 0)
@@ -74,7 +74,7 @@ def gaussian_curvature(metric, # c ↦ G(c), 2 × 2
     G = metric(c)
     return (G[0] @ R[:, 1, 0, 1]) / torch.linalg.det(G)
 
-# %% ../nbs/geometry.ipynb #2703e630
+# %% ../nbs/geometry.ipynb #31421377
 def geodesic(metric, # c ↦ G(c)
              c0:torch.Tensor, v0:torch.Tensor, # start and initial velocity
              t1:float=1.0, # integrate over [0, t1]
@@ -94,29 +94,36 @@ def shoot(metric, c0:torch.Tensor, c1:torch.Tensor, # metric, start and end
           n_steps:int=8, # RK4 steps per trial geodesic
           max_solves:int=12, # trial geodesics at most
           tol:float=1e-6, # stop when the end point misses c1 by less
-          fd:float=1e-4, # step of the finite-difference Jacobian that starts the iteration
+          fd:float=1e-4, # step of the finite-difference Jacobians
           v_init:torch.Tensor=None): # first guess of the initial velocity (default c1 − c0)
-    "The geodesic from c0 to c1 over t ∈ [0, 1]: Newton on its initial velocity (first Jacobian by finite differences, then Broyden updates; steps are capped at ‖v‖ and halved while the miss grows or a trial fails)."
+    "The geodesic from c0 to c1 over t ∈ [0, 1]: Newton on its initial velocity, with finite-difference Jacobians refreshed when Broyden's updates stop helping; steps capped at ‖v‖ and halved while the miss grows."
     def trial(v):
         try: xs, vs = geodesic(metric, c0, v, 1.0, n_steps)
         except torch.linalg.LinAlgError: return None               # the metric went singular along the way
         return (xs, vs, xs[-1] - c1) if bool(torch.isfinite(xs).all() and torch.isfinite(vs).all()) else None
+    def fd_jac(v, x_end):
+        cols = [trial(v + fd * e) for e in torch.eye(len(v), dtype=v.dtype)]
+        return None if any(c is None for c in cols) else torch.stack([(c[0][-1] - x_end) / fd for c in cols], 1)
     v = c1 - c0 if v_init is None else v_init; first = trial(v); solves = 1
     while first is None and solves < 6: v = v / 2; first = trial(v); solves += 1   # a first guess that runs off the chart
     if first is None: raise ValueError(f'trial geodesics from {c0.tolist()} fail even at speed {float(v.norm()):.3g}: take more RK4 steps')
     xs, vs, r = first
-    J = torch.stack([(trial(v + fd * e)[0][-1] - xs[-1]) / fd for e in torch.eye(len(v), dtype=v.dtype)], 1); solves += len(v)
+    J, fresh = fd_jac(v, xs[-1]), True; solves += len(v)
     status = 'converged'
     while float(r.norm()) > tol:
         if solves >= max_solves: status = 'out of trials'; break
+        if J is None: status = 'trials failed'; break
         dv = -torch.linalg.solve(J, r)
-        cap = float(v.norm()); dv = dv * min(1.0, cap / float(dv.norm()))
-        for _ in range(5):                                         # backtrack while the miss grows or the trial fails
+        dv = dv * min(1.0, float(v.norm()) / float(dv.norm()))
+        t = None
+        for _ in range(4):                                         # backtrack while the miss grows or the trial fails
             t = trial(v + dv); solves += 1
             if (t is not None and float(t[2].norm()) < float(r.norm())) or solves >= max_solves: break
             dv = dv / 2
-        if t is None: status = 'trials failed'; break
-        J = J + torch.outer(t[2] - r - J @ dv, dv) / dv.dot(dv)    # Broyden's update
+        if t is None or float(t[2].norm()) >= float(r.norm()):
+            if fresh: status = 'stalled'; break
+            J, fresh = fd_jac(v, xs[-1]), True; solves += len(v); continue   # Broyden's matrix went stale: refresh it
+        J, fresh = J + torch.outer(t[2] - r - J @ dv, dv) / dv.dot(dv), False   # Broyden's update
         v, (xs, vs, r) = v + dv, t
     return dict(v0=v, path=xs, velocities=vs, miss=float(r.norm()), solves=solves, status=status)
 
@@ -128,7 +135,7 @@ def path_length(metric, xs:torch.Tensor, vs:torch.Tensor, # metric; positions an
     speed = np.array([math.sqrt(max(float(quad(x, v)), 0.0)) for x, v in zip(xs, vs)])
     return float(simpson(speed, x=np.linspace(0, t1, len(speed)))), speed
 
-# %% ../nbs/geometry.ipynb #dd267428
+# %% ../nbs/geometry.ipynb #25d8b3ff
 def _scored_batches(examples, tok, batch_size, max_len, dev):
     bl = [(b['input_ids'].to(dev), b['attention_mask'].to(dev), b['labels'][:, 1:].to(dev)) for _, b in batches(examples, tok, batch_size, max_len)]
     n = sum(int((l != -100).sum()) for _, _, l in bl)
@@ -181,7 +188,7 @@ def kl_from_base(model, examples:list, tok, tv:TaskVector, # model, eval texts, 
             out.append(sum(float((r.exp() * (r - logp(*b))).sum()) for r, b in zip(ref, bl)) / n)
     return np.array(out)
 
-# %% ../nbs/geometry.ipynb #b48bd889
+# %% ../nbs/geometry.ipynb #b57aaf61
 def _nll_sum(model, p, ids, mask, labels):
     logits = functional_call(model, p, (ids,), {'attention_mask': mask}).logits[:, :-1]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
@@ -240,7 +247,7 @@ def projected_quadratic(proj:np.ndarray, n_tokens:int): # texts × draws × dire
     per_text = (proj ** 2).mean(1)                                          # texts × directions
     return per_text.sum(0) / n_tokens, per_text.std(0, ddof=1) * math.sqrt(len(per_text)) / n_tokens
 
-# %% ../nbs/geometry.ipynb #83fbfba1
+# %% ../nbs/geometry.ipynb #4319b89a
 def hvp_fn(model, examples:list, tok, # causal LM with eager attention, texts, tokenizer
            names:list=None, # parameters to differentiate (default: all)
            batch_size:int=32, max_len:int=256):

@@ -138,3 +138,10 @@ def test_lm_geometry_refuses_sdpa_attention(tiny):
     m2 = random_llama(seed=0, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
     m2.config._attn_implementation = 'sdpa'
     with pytest.raises(ValueError, match='eager attention'): lm_metric(m2, ex, tok, [tv])
+
+
+def test_shooting_recovers_from_a_first_guess_that_runs_off_the_chart():
+    for v in (f64(2.0, -6.0), f64(10.0, 3.0)):                       # heads for σ ≤ 0 / five times too fast
+        s = shoot(gauss, f64(0.0, 1.0), f64(2.0, 1.0), n_steps=32, max_solves=40, v_init=v)
+        assert s['status'] == 'converged' and s['miss'] < 1e-6
+        assert abs(path_length(gauss, s['path'], s['velocities'])[0] - math.sqrt(2) * math.acosh(2.0)) < 1e-5
