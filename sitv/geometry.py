@@ -10,7 +10,7 @@ __all__ = ['categorical_form', 'gaussian_form', 'isotropic_gaussian_form', 'pull
            'per_example_grads', 'fisher_diagonal', 'diagonal_quadratic', 'projected_quadratic', 'hvp_fn',
            'restricted_hessian', 'top_hessian_eigenvalue', 'hutchinson_trace']
 
-# %% ../nbs/geometry.ipynb #9b54f7f3
+# %% ../nbs/geometry.ipynb #28680e74
 import math
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from .core import TaskVector, displaced
 from .data import batches
 from .second_order import require_eager
 
-# %% ../nbs/geometry.ipynb #f4679a8e
+# %% ../nbs/geometry.ipynb #95be1d78
 def categorical_form(logits, u, v): # logits (rows × classes) and two tangent vectors of the same shape
     "Σ over rows of uᵀ(diag p − ppᵀ)v with p = softmax(logits): the categorical Fisher in logit coordinates."
     p = torch.softmax(logits.double(), -1); u, v = u.double(), v.double()
@@ -50,7 +50,7 @@ def pullback(outputs:list, # functions c ↦ η (their forms are summed, e.g. on
         G = G + vmap(lambda ui: vmap(lambda uj: form(eta, ui, uj))(U))(U)
     return G * scale
 
-# %% ../nbs/geometry.ipynb #510b2502
+# %% ../nbs/geometry.ipynb #5346a3ba
 def _jac(f, x): # f: tensor ↦ tensor, x: 1-D tensor
     "∂f/∂x_l stacked on a new first axis, by forward mode (`torch.func.jacfwd`, which nests inside other torch.func transforms)."
     return torch.movedim(jacfwd(f)(x), -1, 0)
@@ -74,7 +74,7 @@ def gaussian_curvature(metric, # c ↦ G(c), 2 × 2
     G = metric(c)
     return (G[0] @ R[:, 1, 0, 1]) / torch.linalg.det(G)
 
-# %% ../nbs/geometry.ipynb #31421377
+# %% ../nbs/geometry.ipynb #01901701
 def geodesic(metric, # c ↦ G(c)
              c0:torch.Tensor, v0:torch.Tensor, # start and initial velocity
              t1:float=1.0, # integrate over [0, t1]
@@ -135,7 +135,7 @@ def path_length(metric, xs:torch.Tensor, vs:torch.Tensor, # metric; positions an
     speed = np.array([math.sqrt(max(float(quad(x, v)), 0.0)) for x, v in zip(xs, vs)])
     return float(simpson(speed, x=np.linspace(0, t1, len(speed)))), speed
 
-# %% ../nbs/geometry.ipynb #25d8b3ff
+# %% ../nbs/geometry.ipynb #c515f83c
 def _scored_batches(examples, tok, batch_size, max_len, dev):
     bl = [(b['input_ids'].to(dev), b['attention_mask'].to(dev), b['labels'][:, 1:].to(dev)) for _, b in batches(examples, tok, batch_size, max_len)]
     n = sum(int((l != -100).sum()) for _, _, l in bl)
@@ -188,7 +188,7 @@ def kl_from_base(model, examples:list, tok, tv:TaskVector, # model, eval texts, 
             out.append(sum(float((r.exp() * (r - logp(*b))).sum()) for r, b in zip(ref, bl)) / n)
     return np.array(out)
 
-# %% ../nbs/geometry.ipynb #b57aaf61
+# %% ../nbs/geometry.ipynb #96bff25c
 def _nll_sum(model, p, ids, mask, labels):
     logits = functional_call(model, p, (ids,), {'attention_mask': mask}).logits[:, :-1]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
@@ -247,7 +247,7 @@ def projected_quadratic(proj:np.ndarray, n_tokens:int): # texts × draws × dire
     per_text = (proj ** 2).mean(1)                                          # texts × directions
     return per_text.sum(0) / n_tokens, per_text.std(0, ddof=1) * math.sqrt(len(per_text)) / n_tokens
 
-# %% ../nbs/geometry.ipynb #4319b89a
+# %% ../nbs/geometry.ipynb #930d6389
 def hvp_fn(model, examples:list, tok, # causal LM with eager attention, texts, tokenizer
            names:list=None, # parameters to differentiate (default: all)
            batch_size:int=32, max_len:int=256):

@@ -146,6 +146,7 @@ def test_geometry_report(tmp_path):
     assert abs(kl[0] / q[0] - 1) < 0.1                         # ½α²TᵀFT is the small-α KL on real data too
     assert set(m['curvature']['sharpness']) == {'θ_base', 'θ_ft (sentiment_positive)'} and len(m['curvature']['span_eigenvalues']) == 4
     assert isinstance(m['plane']['resolved'], bool) and set(m['plane']['K']) == {'(0.0, 0.0)', '(0.5, 0.0)', '(1.0, 0.0)'}
+    assert np.array(m['plane']['christoffel_at_base']).shape == (2, 2, 2)
     text = text_of(nb)
     assert 'standard errors' in text and ('The geodesic is resolved' in text or 'NOT resolved at 1 RK4 steps' in text)
     assert len(outputs(nb, 'image/png')) >= 3
