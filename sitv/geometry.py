@@ -10,7 +10,7 @@ __all__ = ['categorical_form', 'gaussian_form', 'isotropic_gaussian_form', 'pull
            'per_example_grads', 'fisher_diagonal', 'diagonal_quadratic', 'projected_quadratic', 'hvp_fn',
            'restricted_hessian', 'top_hessian_eigenvalue', 'hutchinson_trace']
 
-# %% ../nbs/geometry.ipynb #28680e74
+# %% ../nbs/geometry.ipynb #5ec4463e
 import math
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from .core import TaskVector, displaced
 from .data import batches
 from .second_order import require_eager
 
-# %% ../nbs/geometry.ipynb #95be1d78
+# %% ../nbs/geometry.ipynb #44c5ebf4
 def categorical_form(logits, u, v): # logits (rows × classes) and two tangent vectors of the same shape
     "Σ over rows of uᵀ(diag p − ppᵀ)v with p = softmax(logits): the categorical Fisher in logit coordinates."
     p = torch.softmax(logits.double(), -1); u, v = u.double(), v.double()
@@ -50,7 +50,7 @@ def pullback(outputs:list, # functions c ↦ η (their forms are summed, e.g. on
         G = G + vmap(lambda ui: vmap(lambda uj: form(eta, ui, uj))(U))(U)
     return G * scale
 
-# %% ../nbs/geometry.ipynb #5346a3ba
+# %% ../nbs/geometry.ipynb #beeef626
 def _jac(f, x): # f: tensor ↦ tensor, x: 1-D tensor
     "∂f/∂x_l stacked on a new first axis, by forward mode (`torch.func.jacfwd`, which nests inside other torch.func transforms)."
     return torch.movedim(jacfwd(f)(x), -1, 0)
@@ -74,7 +74,7 @@ def gaussian_curvature(metric, # c ↦ G(c), 2 × 2
     G = metric(c)
     return (G[0] @ R[:, 1, 0, 1]) / torch.linalg.det(G)
 
-# %% ../nbs/geometry.ipynb #01901701
+# %% ../nbs/geometry.ipynb #ad8403ac
 def geodesic(metric, # c ↦ G(c)
              c0:torch.Tensor, v0:torch.Tensor, # start and initial velocity
              t1:float=1.0, # integrate over [0, t1]
@@ -135,7 +135,7 @@ def path_length(metric, xs:torch.Tensor, vs:torch.Tensor, # metric; positions an
     speed = np.array([math.sqrt(max(float(quad(x, v)), 0.0)) for x, v in zip(xs, vs)])
     return float(simpson(speed, x=np.linspace(0, t1, len(speed)))), speed
 
-# %% ../nbs/geometry.ipynb #c515f83c
+# %% ../nbs/geometry.ipynb #7001a438
 def _scored_batches(examples, tok, batch_size, max_len, dev):
     bl = [(b['input_ids'].to(dev), b['attention_mask'].to(dev), b['labels'][:, 1:].to(dev)) for _, b in batches(examples, tok, batch_size, max_len)]
     n = sum(int((l != -100).sum()) for _, _, l in bl)
@@ -146,7 +146,7 @@ def lm_outputs(model, # causal LM with eager attention (not modified)
                examples:list, tok, # eval texts and tokenizer
                tvs:list, # the directions T₁ … T_k (`TaskVector`s)
                batch_size:int=32, max_len:int=256):
-    "Functions c ↦ logits at the scored positions of θ_base + Σ cᵢTᵢ (one per batch), and the number of scored tokens."
+    "Functions c ↦ logits at the scored positions of θ_base + Σ cᵢTᵢ (one per batch, `.labels` its scored tokens), and the number of scored tokens."
     require_eager(model)
     params = dict(model.named_parameters())
     names = list(dict.fromkeys(n for tv in tvs for n in tv.names))
@@ -156,8 +156,12 @@ def lm_outputs(model, # causal LM with eager attention (not modified)
     fixed = {n: p.detach() for n, p in params.items() if n not in base}   # detached: no autograd graph, forward mode only
     def theta(c): return {**fixed, **{n: (base[n] + sum(c[i] * d[n] for i, d in enumerate(dirs) if n in d)).to(params[n].dtype) for n in names}}
     bl, n = _scored_batches(examples, tok, batch_size, max_len, dev)
-    def out_fn(ids, mask, sel): return lambda c: functional_call(model, theta(c), (ids,), {'attention_mask': mask}).logits[:, :-1][sel]
-    return [out_fn(ids, mask, lab != -100) for ids, mask, lab in bl], n
+    def out_fn(ids, mask, lab):
+        sel = lab != -100
+        out = lambda c: functional_call(model, theta(c), (ids,), {'attention_mask': mask}).logits[:, :-1][sel]
+        out.labels = lab[sel]                                      # the scored tokens, in the order of the rows
+        return out
+    return [out_fn(ids, mask, lab) for ids, mask, lab in bl], n
 
 def lm_metric(model, examples:list, tok, tvs:list, # as for `lm_outputs`
               **kw): # batch_size, max_len
@@ -188,7 +192,7 @@ def kl_from_base(model, examples:list, tok, tv:TaskVector, # model, eval texts, 
             out.append(sum(float((r.exp() * (r - logp(*b))).sum()) for r, b in zip(ref, bl)) / n)
     return np.array(out)
 
-# %% ../nbs/geometry.ipynb #96bff25c
+# %% ../nbs/geometry.ipynb #65162dae
 def _nll_sum(model, p, ids, mask, labels):
     logits = functional_call(model, p, (ids,), {'attention_mask': mask}).logits[:, :-1]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
@@ -247,7 +251,7 @@ def projected_quadratic(proj:np.ndarray, n_tokens:int): # texts × draws × dire
     per_text = (proj ** 2).mean(1)                                          # texts × directions
     return per_text.sum(0) / n_tokens, per_text.std(0, ddof=1) * math.sqrt(len(per_text)) / n_tokens
 
-# %% ../nbs/geometry.ipynb #930d6389
+# %% ../nbs/geometry.ipynb #1e392919
 def hvp_fn(model, examples:list, tok, # causal LM with eager attention, texts, tokenizer
            names:list=None, # parameters to differentiate (default: all)
            batch_size:int=32, max_len:int=256):
@@ -271,12 +275,10 @@ def restricted_hessian(model, examples:list, tok, tvs:list, # model, texts, toke
     "M = [TᵢᵀHTⱼ], Gram = [Tᵢ·Tⱼ] and the eigenvalues (descending) and eigenvectors of M x = λ Gram x."
     import scipy.linalg
     outs, n = lm_outputs(model, examples, tok, tvs, **kw)
-    bl, _ = _scored_batches(examples, tok, kw.get('batch_size', 32), kw.get('max_len', 256), next(model.parameters()).device)
     c0 = torch.zeros(len(tvs), dtype=torch.float64) if at is None else torch.as_tensor(at, dtype=torch.float64)
     M = 0
-    for out, (_, _, lab) in zip(outs, bl):
-        y = lab[lab != -100]
-        L = lambda c, out=out, y=y: F.cross_entropy(out(c).float(), y, reduction='sum').double()
+    for out in outs:
+        L = lambda c, out=out: F.cross_entropy(out(c).float(), out.labels, reduction='sum').double()
         M = M + _jac(lambda c: _jac(L, c), c0)
     M = (M / n).numpy(); M = (M + M.T) / 2
     gram = np.array([[a.dot(b) for b in tvs] for a in tvs])
