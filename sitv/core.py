@@ -8,7 +8,7 @@ Docs: https://sitv-project.github.io/sitv/core.html.md"""
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'check_same_params', 'fingerprint', 'layer_of', 'TaskVector', 'ulp', 'save_task_vector',
            'load_task_vector', 'Displacement', 'displaced']
 
-# %% ../nbs/core.ipynb #9d08f28c
+# %% ../nbs/core.ipynb #a5330658
 import hashlib, json, math, numbers, re
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-# %% ../nbs/core.ipynb #a6fcd139
+# %% ../nbs/core.ipynb #19eb7945
 def check_same_params(base:dict, # name -> tensor of the base model
                       other:dict, # name -> tensor of the other model
                       names=('base', 'fine-tuned')): # how the two are called in the message
@@ -31,7 +31,7 @@ def check_same_params(base:dict, # name -> tensor of the base model
     if extra: raise ValueError(f"parameter '{extra[0]}' is in the {names[1]} model but not in the {names[0]} model "
                                f"({len(extra)} such parameters)")
 
-# %% ../nbs/core.ipynb #977162ee
+# %% ../nbs/core.ipynb #4ab367f6
 def _fingerprint_update(h, name, t, n_sample=256):
     flat = t.detach().reshape(-1)
     b = flat.to(torch.bfloat16)
@@ -50,7 +50,7 @@ def fingerprint(params:dict, # name -> tensor
     for n in sorted(params if names is None else names): _fingerprint_update(h, n, params[n], n_sample)
     return h.hexdigest()[:16]
 
-# %% ../nbs/core.ipynb #49abc344
+# %% ../nbs/core.ipynb #7166351f
 _LAYER_RE = re.compile(r'(?:^|\.)(?:layers|h|blocks|block|layer)\.(\d+)\.')
 
 def layer_of(name:str): # a parameter name such as 'model.layers.3.mlp.up_proj.weight'
@@ -58,7 +58,7 @@ def layer_of(name:str): # a parameter name such as 'model.layers.3.mlp.up_proj.w
     m = _LAYER_RE.search(name)
     return int(m.group(1)) if m else None
 
-# %% ../nbs/core.ipynb #5a22433f
+# %% ../nbs/core.ipynb #d63d4cca
 def _is_scalar(x): return isinstance(x, numbers.Number) or (torch.is_tensor(x) and x.ndim == 0)
 
 class TaskVector:
@@ -146,13 +146,13 @@ class TaskVector:
         self._check_compatible(other)
         return max((t - other.deltas[n]).abs().max().item() for n, t in self.deltas.items())
 
-# %% ../nbs/core.ipynb #5b6e455d
+# %% ../nbs/core.ipynb #f347cd27
 def ulp(x:torch.Tensor): # fp32 tensor
     "The spacing between `x` and the next representable fp32 number (elementwise)."
     x = x.float().abs()
     return torch.nextafter(x, torch.full_like(x, math.inf)) - x
 
-# %% ../nbs/core.ipynb #ecb6bb70
+# %% ../nbs/core.ipynb #37ea01bf
 FORMAT = 'sitv.task_vector'
 FORMAT_VERSION = '1'
 
@@ -185,7 +185,7 @@ def load_task_vector(path):
 TaskVector.save = save_task_vector
 TaskVector.load = staticmethod(load_task_vector)
 
-# %% ../nbs/core.ipynb #f8dc8718
+# %% ../nbs/core.ipynb #a9ad00f8
 class Displacement:
     "Writes θ_base + Σ αᵢTᵢ into `model` from a pristine copy; use through `displaced`."
     def __init__(self, model, tvs:list, check_base:bool=True, pristine_device=None):
@@ -195,6 +195,10 @@ class Displacement:
             missing = [n for n in tv.names if n not in params]
             if missing: raise ValueError(f"task vector parameter '{missing[0]}' is not a parameter of the model")
             check_same_params({n: params[n] for n in tv.names}, tv.deltas, ('model', 'task vector'))
+            offloaded = [n for n in tv.names if params[n].device.type == 'meta']
+            if offloaded: raise ValueError(f"parameter '{offloaded[0]}' is on the meta device (offloaded by accelerate, or not loaded): "
+                                           'its weights are reloaded for every forward pass, so θ(α) cannot be written in place; '
+                                           'load the model without CPU/disk offload')
             if check_base and fingerprint(params, tv.names) != tv.base_fingerprint:
                 raise ValueError(f'refusing to apply a task vector made from base {tv.base_fingerprint} to a model whose '
                                  f'parameters fingerprint to {fingerprint(params, tv.names)} (a different base; '

@@ -10,7 +10,7 @@ __all__ = ['categorical_form', 'gaussian_form', 'isotropic_gaussian_form', 'pull
            'per_example_grads', 'fisher_diagonal', 'diagonal_quadratic', 'projected_quadratic', 'hvp_fn',
            'restricted_hessian', 'top_hessian_eigenvalue', 'hutchinson_trace']
 
-# %% ../nbs/geometry.ipynb #5ec4463e
+# %% ../nbs/geometry.ipynb #95a99125
 import math
 import numpy as np
 import torch
@@ -19,9 +19,9 @@ from torch.func import functional_call, grad, jacfwd, jvp, vmap
 
 from .core import TaskVector, displaced
 from .data import batches
-from .second_order import require_eager
+from .second_order import require_eager, scored_batches, nll_sum
 
-# %% ../nbs/geometry.ipynb #44c5ebf4
+# %% ../nbs/geometry.ipynb #7de97bf2
 def categorical_form(logits, u, v): # logits (rows × classes) and two tangent vectors of the same shape
     "Σ over rows of uᵀ(diag p − ppᵀ)v with p = softmax(logits): the categorical Fisher in logit coordinates."
     p = torch.softmax(logits.double(), -1); u, v = u.double(), v.double()
@@ -50,7 +50,7 @@ def pullback(outputs:list, # functions c ↦ η (their forms are summed, e.g. on
         G = G + vmap(lambda ui: vmap(lambda uj: form(eta, ui, uj))(U))(U)
     return G * scale
 
-# %% ../nbs/geometry.ipynb #beeef626
+# %% ../nbs/geometry.ipynb #61cf8c49
 def _jac(f, x): # f: tensor ↦ tensor, x: 1-D tensor
     "∂f/∂x_l stacked on a new first axis, by forward mode (`torch.func.jacfwd`, which nests inside other torch.func transforms)."
     return torch.movedim(jacfwd(f)(x), -1, 0)
@@ -74,7 +74,7 @@ def gaussian_curvature(metric, # c ↦ G(c), 2 × 2
     G = metric(c)
     return (G[0] @ R[:, 1, 0, 1]) / torch.linalg.det(G)
 
-# %% ../nbs/geometry.ipynb #ad8403ac
+# %% ../nbs/geometry.ipynb #5cc82647
 def geodesic(metric, # c ↦ G(c)
              c0:torch.Tensor, v0:torch.Tensor, # start and initial velocity
              t1:float=1.0, # integrate over [0, t1]
@@ -135,13 +135,7 @@ def path_length(metric, xs:torch.Tensor, vs:torch.Tensor, # metric; positions an
     speed = np.array([math.sqrt(max(float(quad(x, v)), 0.0)) for x, v in zip(xs, vs)])
     return float(simpson(speed, x=np.linspace(0, t1, len(speed)))), speed
 
-# %% ../nbs/geometry.ipynb #7001a438
-def _scored_batches(examples, tok, batch_size, max_len, dev):
-    bl = [(b['input_ids'].to(dev), b['attention_mask'].to(dev), b['labels'][:, 1:].to(dev)) for _, b in batches(examples, tok, batch_size, max_len)]
-    n = sum(int((l != -100).sum()) for _, _, l in bl)
-    if n == 0: raise ValueError('no scored tokens in the examples')
-    return bl, n
-
+# %% ../nbs/geometry.ipynb #5d68a3b4
 def lm_outputs(model, # causal LM with eager attention (not modified)
                examples:list, tok, # eval texts and tokenizer
                tvs:list, # the directions T₁ … T_k (`TaskVector`s)
@@ -155,7 +149,7 @@ def lm_outputs(model, # causal LM with eager attention (not modified)
     dirs = [{n: tv[n].to(dev).double() for n in tv.names} for tv in tvs]
     fixed = {n: p.detach() for n, p in params.items() if n not in base}   # detached: no autograd graph, forward mode only
     def theta(c): return {**fixed, **{n: (base[n] + sum(c[i] * d[n] for i, d in enumerate(dirs) if n in d)).to(params[n].dtype) for n in names}}
-    bl, n = _scored_batches(examples, tok, batch_size, max_len, dev)
+    bl, n = scored_batches(examples, tok, batch_size, max_len, dev)
     def out_fn(ids, mask, lab):
         sel = lab != -100
         out = lambda c: functional_call(model, theta(c), (ids,), {'attention_mask': mask}).logits[:, :-1][sel]
@@ -182,7 +176,7 @@ def kl_from_base(model, examples:list, tok, tv:TaskVector, # model, eval texts, 
                  alphas, batch_size:int=32, max_len:int=256): # the α values
     "Exact KL(p_base ‖ p_α) per scored token over the whole vocabulary, at each α."
     dev = next(model.parameters()).device
-    bl, n = _scored_batches(examples, tok, batch_size, max_len, dev)
+    bl, n = scored_batches(examples, tok, batch_size, max_len, dev)
     logp = lambda i, m, l: torch.log_softmax(model(input_ids=i, attention_mask=m).logits[:, :-1][l != -100].double(), -1)
     ref = [logp(*b) for b in bl]
     out = []
@@ -192,12 +186,7 @@ def kl_from_base(model, examples:list, tok, tv:TaskVector, # model, eval texts, 
             out.append(sum(float((r.exp() * (r - logp(*b))).sum()) for r, b in zip(ref, bl)) / n)
     return np.array(out)
 
-# %% ../nbs/geometry.ipynb #65162dae
-def _nll_sum(model, p, ids, mask, labels):
-    logits = functional_call(model, p, (ids,), {'attention_mask': mask}).logits[:, :-1]
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    return F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction='sum')
-
+# %% ../nbs/geometry.ipynb #7307bf0d
 @torch.no_grad()
 def _sample_labels(model, ids, mask, labels, gen):
     "Labels drawn from the model's own next-token distribution at the scored positions."
@@ -215,7 +204,7 @@ def per_example_grads(model, examples:list, tok, # causal LM with eager attentio
     require_eager(model)
     params = {n: p.detach() for n, p in model.named_parameters()}
     dev, gen = next(model.parameters()).device, torch.Generator().manual_seed(seed)
-    g1 = grad(lambda p, i, m, l: _nll_sum(model, p, i[None], m[None], l[None]))
+    g1 = grad(lambda p, i, m, l: nll_sum(model, p, i[None], m[None], l[None]))
     for idx, b in batches(examples, tok, batch_size, max_len):
         ids, mask, lab = b['input_ids'].to(dev), b['attention_mask'].to(dev), b['labels'][:, 1:].to(dev)
         if labels == 'sampled': lab = _sample_labels(model, ids, mask, lab, gen)
@@ -251,7 +240,7 @@ def projected_quadratic(proj:np.ndarray, n_tokens:int): # texts × draws × dire
     per_text = (proj ** 2).mean(1)                                          # texts × directions
     return per_text.sum(0) / n_tokens, per_text.std(0, ddof=1) * math.sqrt(len(per_text)) / n_tokens
 
-# %% ../nbs/geometry.ipynb #1e392919
+# %% ../nbs/geometry.ipynb #dc63826e
 def hvp_fn(model, examples:list, tok, # causal LM with eager attention, texts, tokenizer
            names:list=None, # parameters to differentiate (default: all)
            batch_size:int=32, max_len:int=256):
@@ -260,11 +249,11 @@ def hvp_fn(model, examples:list, tok, # causal LM with eager attention, texts, t
     allp = {n: p.detach() for n, p in model.named_parameters()}
     names = list(allp) if names is None else list(names)
     params, rest = {n: allp[n] for n in names}, {n: allp[n] for n in allp if n not in names}
-    bl, n_tok = _scored_batches(examples, tok, batch_size, max_len, next(model.parameters()).device)
+    bl, n_tok = scored_batches(examples, tok, batch_size, max_len, next(model.parameters()).device)
     def hvp(v):
         out = None
         for ids, mask, lab in bl:
-            h = jvp(grad(lambda p: _nll_sum(model, {**rest, **p}, ids, mask, lab)), (params,), (v,))[1]
+            h = jvp(grad(lambda p: nll_sum(model, {**rest, **p}, ids, mask, lab)), (params,), (v,))[1]
             out = h if out is None else {k: out[k] + h[k] for k in out}
         return {k: x / n_tok for k, x in out.items()}
     return hvp, params

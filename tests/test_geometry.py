@@ -9,7 +9,8 @@ from sitv.model import random_llama, byte_tokenizer
 from sitv.geometry import (pullback, gaussian_form, isotropic_gaussian_form, christoffel, gaussian_curvature, geodesic, shoot,
                            path_length, fisher_quadratic, kl_from_base, lm_metric, per_example_grads, fisher_diagonal,
                            projected_quadratic, hvp_fn, top_hessian_eigenvalue, hutchinson_trace, restricted_hessian,
-                           _scored_batches, _nll_sum, _unflat)
+                           _unflat)
+from sitv.second_order import scored_batches, nll_sum
 from torch.func import functional_call
 
 f64 = lambda *v: torch.tensor(v, dtype=torch.float64)
@@ -79,7 +80,7 @@ def _flat_fn(m, names, fn):
 
 def test_fisher_quadratic_equals_explicit_jacobian(tiny):
     m, tok, ex, names, tv = tiny
-    (ids, mask, lab), = _scored_batches(ex, tok, 32, 256, 'cpu')[0]
+    (ids, mask, lab), = scored_batches(ex, tok, 32, 256, 'cpu')[0]
     sel = lab != -100
     f, x0 = _flat_fn(m, names, lambda p: functional_call(m, p, (ids,), {'attention_mask': mask}).logits[:, :-1][sel].double())
     with torch.no_grad():
@@ -114,8 +115,8 @@ def test_per_example_gradients_vmap_equals_loop_and_sampled_projections_estimate
 
 def test_hessian_tools_against_the_explicit_hessian(tiny):
     m, tok, ex, names, tv = tiny
-    bl, n = _scored_batches(ex, tok, 32, 256, 'cpu')
-    f, x0 = _flat_fn(m, names, lambda p: sum(_nll_sum(m, p, *b) for b in bl) / n)
+    bl, n = scored_batches(ex, tok, 32, 256, 'cpu')
+    f, x0 = _flat_fn(m, names, lambda p: sum(nll_sum(m, p, *b) for b in bl) / n)
     H = torch.func.hessian(f)(x0).double().detach()
     ev, vec = torch.linalg.eigh(H)
     hvp, pt = hvp_fn(m, ex, tok, names)
