@@ -42,6 +42,7 @@ def main(n_texts, bs, repeats):
           f"| {times[True]:.3f} | {times[False]:.3f} | {out['loop_over_vmap']:.2f} | {diff:.1e} | {scale:.2e} |"]
     stem.with_suffix('.md').write_text('\n'.join(md) + '\n')
     print('\n'.join(md))
+    return out
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -56,6 +56,7 @@ def main(step, task, repeats, batch_size=64):
           f"{out['ratios']['writes_over_fixed_base']:.3f}; adapter scaling ÷ fixed unmerged adapter: {out['ratios']['scaling_over_fixed_unmerged']:.3f}."]
     stem.with_suffix('.md').write_text('\n'.join(md) + '\n')
     print('\n'.join(md))
+    return out
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

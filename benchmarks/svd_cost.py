@@ -56,6 +56,7 @@ def main(repeats):
           f"{'—' if r['sigma_error'] is None else format(r['sigma_error'], '.2e')} |" for r in rows]
     stem.with_suffix('.md').write_text('\n'.join(md) + '\n')
     print('\n'.join(md))
+    return out
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -185,7 +185,7 @@ def load_task_vector(path):
 TaskVector.save = save_task_vector
 TaskVector.load = staticmethod(load_task_vector)
 
-# %% ../nbs/core.ipynb #a9ad00f8
+# %% ../nbs/core.ipynb #98653ef7
 class Displacement:
     "Writes θ_base + Σ αᵢTᵢ into `model` from a pristine copy; use through `displaced`."
     def __init__(self, model, tvs:list, check_base:bool=True, pristine_device=None):
@@ -235,9 +235,11 @@ class Displacement:
 
     @torch.no_grad()
     def distance(self):
-        "‖θ − θ_base‖ of what is in the model now, in float64 (the realised displacement)."
-        return math.sqrt(sum((p.double() - self.pristine[n].to(p.device).double()).pow(2).sum().item()
-                             for n, p in self.targets.items()))
+        "‖θ − θ_base‖ of what is in the model now (the realised displacement): differences in fp32 (fp64 for fp64 models), sums in float64."
+        def sq(n, p):
+            dt = torch.promote_types(p.dtype, torch.float32)
+            return torch.linalg.vector_norm(p.to(dt) - self.pristine[n].to(p.device, dt), dtype=torch.float64).item() ** 2
+        return math.sqrt(sum(sq(n, p) for n, p in self.targets.items()))
 
 @contextmanager
 def displaced(model, # a live `nn.Module`, changed in place inside the context

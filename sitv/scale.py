@@ -6,7 +6,8 @@ Docs: https://sitv-project.github.io/sitv/scale.html.md"""
 
 # %% auto #0
 __all__ = ['TV_PREFIX', 'rss_anon', 'PeakMemory', 'Checkpoint', 'ShardWriter', 'stream_task_vector', 'load_streamed_task_vector',
-           'displacement_error', 'accumulated_error', 'init_distributed', 'distributed_sweep', 'sitv_sweep']
+           'displacement_gap', 'displacement_error', 'accumulated_error', 'init_distributed', 'distributed_sweep',
+           'sitv_sweep']
 
 # %% ../nbs/scale.ipynb #3d398053
 import hashlib, json, os, re, threading, time
@@ -124,7 +125,7 @@ class ShardWriter:
         p.write_text(json.dumps(index, indent=1))
         return p
 
-# %% ../nbs/scale.ipynb #84e1f2f2
+# %% ../nbs/scale.ipynb #c9e43506
 TV_PREFIX = 'task_vector'
 
 def stream_task_vector(base, finetuned, # checkpoints: safetensors files, index files or folders (see `Checkpoint`)
@@ -142,8 +143,9 @@ def stream_task_vector(base, finetuned, # checkpoints: safetensors files, index 
     for n in tqdm(sorted(mb), desc='task vector', disable=not progress):
         tb = b[n]
         _fingerprint_update(h, n, tb)
-        w.add(n, f[n].float() - tb.float())
-        del tb
+        d = f[n].to(torch.float32, copy=True)   # get_tensor's tensors are views of the file map: writing one would make its pages anonymous
+        d.sub_(tb)                               # in place, widening tb on the fly: no fp32 copy of the base tensor
+        w.add(n, d); del tb, d
     return w.close(dict(format=FORMAT, format_version=FORMAT_VERSION, base_fingerprint=h.hexdigest()[:16],
                         dtype=dtypes.pop() if len(dtypes) == 1 else 'mixed', source=source or f'streamed from {Path(base)} and {Path(finetuned)}'))
 
@@ -154,8 +156,9 @@ def load_streamed_task_vector(path): # the folder or index written by `stream_ta
     if meta.get('format') != FORMAT: raise ValueError(f'{p} is a safetensors index but not a sitv task vector (metadata: {meta})')
     return TaskVector({n: ck[n] for n in ck}, meta['base_fingerprint'], meta['dtype'], meta['source'])
 
-# %% ../nbs/scale.ipynb #c086ebe3
-def _gap(cur:dict, base:dict, tv:TaskVector, alpha:float):
+# %% ../nbs/scale.ipynb #d7a5b519
+def displacement_gap(cur:dict, base:dict, # name -> tensor now, and the pristine tensors (e.g. a `Displacement`'s `targets` and `pristine`)
+                     tv:TaskVector, alpha:float): # the direction and the α that was written
     "‖θ − θ₀‖ / (|α|·‖T‖) and ‖θ − θ₀ − αT‖ / (|α|·‖T‖) in float64 over T's tensors."
     moved = err = 0.0
     for n, p in cur.items():
@@ -168,7 +171,7 @@ def displacement_error(model, tv:TaskVector, # a model (any dtype) and a directi
                        alpha:float): # how far
     "The realised displacement of `displaced` in the model's storage dtype: `ratio` ‖θ(α) − θ₀‖ / (|α|·‖T‖) and relative `error` ‖θ(α) − θ₀ − αT‖ / (|α|·‖T‖)."
     if alpha == 0: raise ValueError('the displacement ratio is undefined at α = 0')
-    with displaced(model, tv, alpha) as d: return _gap(d.targets, d.pristine, tv, alpha)
+    with displaced(model, tv, alpha) as d: return displacement_gap(d.targets, d.pristine, tv, alpha)
 
 @torch.no_grad()
 def accumulated_error(model, tv:TaskVector, # a model (changed and restored) and a direction
@@ -179,7 +182,7 @@ def accumulated_error(model, tv:TaskVector, # a model (changed and restored) and
     try:
         for _ in range(n_steps):
             for n in tv.names: params[n].add_((alpha / n_steps) * tv[n].to(params[n]))
-        return _gap({n: params[n] for n in tv.names}, keep, tv, alpha)
+        return displacement_gap({n: params[n] for n in tv.names}, keep, tv, alpha)
     finally:
         for n in tv.names: params[n].copy_(keep[n])
 

@@ -6,7 +6,7 @@ from nbdev.test import test_nb as _run_nb   # aliased: a bare `test_nb` would be
 
 _cfg = get_config(Path(__file__).parent)
 # report notebooks are executed once each, by papermill with parameters, in test_reports.py
-REPORTS = {'sweep.ipynb', 'composition.ipynb', 'lora.ipynb', 'tsv.ipynb', 'symmetries.ipynb', 'geometry.ipynb'}
+REPORTS = {'sweep.ipynb', 'composition.ipynb', 'lora.ipynb', 'tsv.ipynb', 'symmetries.ipynb', 'geometry.ipynb', 'cross_task.ipynb'}
 _NBS = sorted(p for p in Path(_cfg.nbs_path).glob('*.ipynb') if not p.name.startswith(('_', '.')) and p.name not in REPORTS)
 
 def test_found_notebooks(): assert len(_NBS) >= 6, _NBS

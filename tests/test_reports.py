@@ -27,7 +27,7 @@ def test_sweep_report_with_parameters(tmp_path):
                     out_dir=str(tmp_path / 'results'))
     injected = [c for c in nb['cells'] if 'injected-parameters' in c['metadata'].get('tags', [])]
     assert injected and 'task = "instruction_following"' in ''.join(injected[0]['source'])
-    found = sorted((tmp_path / 'results').glob('sweep-instruction_following-*.json'))
+    found = sorted(p for p in (tmp_path / 'results').glob('sweep-instruction_following-*.json') if not p.name.endswith('.summary.json'))
     nulls = [p for p in found if '-null-' in p.name]
     seeds = [p for p in found if p.stem.endswith(('-seed1', '-seed2'))]
     files = [p for p in found if p not in nulls and p not in seeds]
@@ -54,6 +54,19 @@ def test_sweep_report_with_parameters(tmp_path):
     nb2 = run_report('sweep.ipynb', tmp_path / 'out2.ipynb', tmp_path, task='instruction_following', alpha_step=0.1,
                      out_dir=str(tmp_path / 'results'))
     assert '0 grid points computed now, 21 resumed' in text_of(nb2) and '(0 computed in this run' in text_of(nb2)
+    # what the cross-task report reads: a summary with the printed values, T itself, and the code hash
+    summ = list((tmp_path / 'results').glob('sweep-instruction_following-*.summary.json'))
+    assert len(summ) == 1
+    s = json.loads(summ[0].read_text())
+    assert s['result_file'] == files[0].name and (tmp_path / 'results' / s['tv_file']).exists() and len(s['code_hash']) == 12
+    assert s['grid']['points'] == len(doc['points']) and len(s['null_files']) == 2 and len(s['seed_files']) == 2
+    L0 = [p for p in doc['points'] if p['key']['alpha'] == 0][0]['metrics']['general']['loss']
+    assert abs(s['sets']['general']['L0'] - L0) < 1e-12
+    cross = run_report('cross_task.ipynb', tmp_path / 'cross.ipynb', tmp_path, results_dir=str(tmp_path / 'results'))
+    ct = json.loads((tmp_path / 'results' / 'cross_task.json').read_text())
+    assert ct['tasks'] == ['instruction_following'] and ct['cosines'][0] == pytest.approx([1.0])
+    assert ct['table'][0]['tv_norm'] == pytest.approx(s['tv_norm'])
+    assert len(outputs(cross, 'image/png')) >= 2
 
 def test_sweep_report_rejects_bad_parameters(tmp_path):
     cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / 'sweep.ipynb'), str(tmp_path / 'o.ipynb'),

@@ -1,0 +1,180 @@
+"""Every performance figure of sitv in one run, side by side (no assertions: the numbers are the result).
+
+1. The cost of moving along T (`sweep_cost.measure`) on the shipped model and on a randomly initialised ~26M-parameter
+   Llama built from a config (short grid): fixed weights, sitv's sweep, the original tool's scheme, reloading the model
+   from disk per α and deep-copying it per α.
+2. Adapter scaling against merged-weight writes (`lora_sweep_cost.main`).
+3. Peak anonymous memory (RssAnon) of a sweep against a fixed-weight evaluation of the same model, in units of the
+   model's fp32 size, each in a fresh process: fp32 storage, and bf16 storage (the low-memory mode on a CPU: model and
+   pristine copy in bf16, T in fp32).
+4. Building T by streaming over a synthetic sharded bf16 checkpoint of `--stream-gb` GB per model (in a fresh
+   process): peak RssAnon ÷ the largest shard, against loading both state dicts (safetensors maps them) and
+   building T in memory.
+5. Half precision: the shipped model stored in bf16 and fp16, moved along the qa T by `displaced` (θ(α) in fp32, cast
+   once): the realised displacement ratio and relative error, and the loss difference against the fp32 model.
+6. Per-example gradients, vmap against a loop (`fisher_cost.main`); randomised against full SVD (`svd_cost.main`).
+
+Usage: python benchmarks/run.py [--quick] [--stream-gb 2] [--repeats 3]
+Writes benchmarks/results/<date>-all.{json,md} (and each part's own file); nbs/benchmarks.ipynb plots the latest.
+"""
+import argparse, json, os, shutil, subprocess, sys, tempfile, time
+from pathlib import Path
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import torch
+from sitv.core import TaskVector, fingerprint
+from sitv.data import make_split
+from sitv.finetune import finetune
+from sitv.grid import alpha_grid
+from sitv.model import SHIPPED, byte_tokenizer, load_model, random_llama, n_params
+import sweep_cost, lora_sweep_cost, fisher_cost, svd_cost
+
+BIG = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=8, intermediate_size=1408)
+
+def random_tv(model, scale=0.002, seed=0):
+    "A Gaussian direction over every parameter, bound to `model` as its base."
+    g, params = torch.Generator().manual_seed(seed), dict(model.named_parameters())
+    return TaskVector({n: scale * torch.randn(p.shape, generator=g) for n, p in params.items()}, fingerprint(params), source='random')
+
+def half_precision(T, sets, tok, alphas=(0.0, 0.25, 0.5, 1.0)):
+    "Realised displacement and loss of θ(α) stored in bf16 / fp16 against the same θ(α) in fp32 (α = 0: the storage's own loss change)."
+    from sitv.core import displaced
+    from sitv.evaluate import evaluate
+    from sitv.scale import displacement_gap
+    loss = {}
+    for dt in ('float32', 'bfloat16', 'float16'):
+        m = load_model(SHIPPED).to(getattr(torch, dt))
+        for a in alphas:
+            # fp16 rounding moves some values' bf16-rounded fingerprint: this copy is the same base cast, so the check is skipped
+            with displaced(m, T, a, check_base=dt != 'float16') as d:
+                ev = evaluate(m, sets, tok)
+                gap = displacement_gap(d.targets, d.pristine, T, a) if a else dict(ratio=None, error=None)
+            loss[dt, a] = {**{k: v['loss'] for k, v in ev.items()}, **gap}
+    return [dict(dtype=dt, alpha=a, ratio=loss[dt, a]['ratio'], error=loss[dt, a]['error'],
+                 **{f'{k} loss − fp32': loss[dt, a][k] - loss['float32', a][k] for k in sets}) for dt in ('bfloat16', 'float16') for a in alphas]
+
+def child(args):
+    "Run one memory measurement in this (fresh) process and print it as JSON."
+    from sitv.scale import PeakMemory, rss_anon
+    if args.child == 'sweep-memory':
+        from sitv.evaluate import evaluate
+        from sitv.results import Results
+        from sitv.sweep import sweep
+        dtype, tok = getattr(torch, args.dtype), byte_tokenizer()
+        sets = {'general': make_split('general', 'eval', 32)}
+        before = rss_anon()
+        model = (load_model(SHIPPED) if args.model == 'shipped' else random_llama(**BIG)).to(dtype)
+        fp32_bytes = n_params(model) * 4
+        with PeakMemory() as fixed: evaluate(model, sets, tok)            # the model and an evaluation's activations
+        T = random_tv(model)
+        with PeakMemory() as pm:
+            sweep(model, T, sets, tok, [0.0, 0.5, 1.0], Results(Path(tempfile.mkdtemp()) / 'r.json', {}), progress=False)
+        out = dict(model=args.model, dtype=args.dtype, n_params=n_params(model), fp32_model_bytes=fp32_bytes,
+                   stored_model_bytes=sum(p.numel() * p.element_size() for p in model.parameters()), tv_bytes=sum(t.numel() * 4 for t in T.deltas.values()),
+                   rss_anon_before_model=before, peak_fixed_evaluation=fixed.peak, peak_sweep=pm.peak,
+                   fixed_over_fp32_model=(fixed.peak - before) / fp32_bytes, sweep_over_fp32_model=(pm.peak - before) / fp32_bytes,
+                   # model copies a sweep holds: the model itself plus what the sweep adds over a fixed-weight evaluation (T, the pristine copy)
+                   sweep_copies=1 + (pm.peak - fixed.peak) / fp32_bytes)
+    else:   # stream
+        from sitv.scale import ShardWriter, Checkpoint, stream_task_vector
+        tmp = Path(tempfile.mkdtemp(dir=args.tmp))
+        try:
+            shard, numel = 512 * 2**20, 4096 * 4096                     # 512 MiB shards of 32 MiB bf16 matrices
+            n_tensors = max(2, int(args.stream_gb * 2**30 / (numel * 2)))
+            wb, wf, g = ShardWriter(tmp / 'base', max_shard_bytes=shard), ShardWriter(tmp / 'ft', max_shard_bytes=shard), torch.Generator().manual_seed(0)
+            for i in range(n_tensors):
+                t = torch.randn(4096, 4096, generator=g) * 0.02
+                wb.add(f'model.layers.{i}.weight', t.bfloat16()); wf.add(f'model.layers.{i}.weight', (t + 1e-3 * torch.randn(4096, 4096, generator=g)).bfloat16())
+            wb.close(); wf.close(); del wb, wf, t
+            cb = Checkpoint(tmp / 'base'); largest = max(cb.shard_bytes.values()); total = sum(cb.shard_bytes.values())
+            base0 = rss_anon(); t0 = time.perf_counter()
+            with PeakMemory() as pm: stream_task_vector(tmp / 'base', tmp / 'ft', tmp / 'tv', progress=False)
+            t_stream = time.perf_counter() - t0
+            shutil.rmtree(tmp / 'tv')
+            t0 = time.perf_counter()
+            with PeakMemory() as pn:
+                T = TaskVector.from_state_dicts(dict(cb.items()), dict(Checkpoint(tmp / 'ft').items())); del T
+            t_naive = time.perf_counter() - t0
+            out = dict(model_bytes=total, shards=len(cb.shard_bytes), largest_shard_bytes=largest, tensors=n_tensors, tensor_bytes=numel * 2,
+                       rss_anon_before=base0, stream_peak_delta=pm.delta, stream_over_largest_shard=pm.delta / largest, stream_seconds=t_stream,
+                       naive_peak_delta=pn.delta, naive_over_largest_shard=pn.delta / largest, naive_seconds=t_naive)
+        finally: shutil.rmtree(tmp, ignore_errors=True)
+    print('RESULT ' + json.dumps(out))
+
+def in_fresh_process(*argv):
+    r = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True)
+    line = [l for l in r.stdout.splitlines() if l.startswith('RESULT ')]
+    if r.returncode or not line: raise RuntimeError(f'{argv} failed:\n{r.stderr[-3000:]}')
+    return json.loads(line[-1][7:])
+
+def main(a):
+    t_start = time.perf_counter()
+    out = dict(date=time.strftime('%Y-%m-%d'), machine=sweep_cost.machine(), command=' '.join(['python', 'benchmarks/run.py', *sys.argv[1:]]))
+    tok = byte_tokenizer()
+    # 1. moving along T
+    base = load_model(SHIPPED)
+    T = TaskVector.from_models(base, finetune(SHIPPED, 'qa', progress=False)[0])
+    sets = {'general': make_split('general', 'eval', 64 if a.quick else 128), 'qa': make_split('qa', 'eval', 32 if a.quick else 64)}
+    out['move'] = [sweep_cost.measure(base, T, sets, tok, alpha_grid(-0.5, 1.5, 0.5 if a.quick else 0.25), a.repeats, label=f'{SHIPPED}, qa T')]
+    big = random_llama(**BIG)
+    out['move'].append(sweep_cost.measure(big, random_tv(big), {'general': make_split('general', 'eval', 32), 'qa': make_split('qa', 'eval', 16)}, tok,
+                                          alpha_grid(-0.5, 1.5, 1.0 if a.quick else 0.5), 1 if a.quick else a.repeats, label='random Llama from a config, random T'))
+    del big
+    print('\n'.join(sum((sweep_cost.markdown(o) + [''] for o in out['move']), [])), flush=True)
+    # 2. LoRA
+    out['lora'] = lora_sweep_cost.main(0.5 if a.quick else 0.25, 'qa', 1 if a.quick else a.repeats)
+    # 3. memory of a sweep, fresh processes
+    out['sweep_memory'] = [in_fresh_process('--child', 'sweep-memory', '--model', m, '--dtype', d)
+                           for m in ('shipped', 'random') for d in ('float32', 'bfloat16')]
+    # 4. streaming T
+    if a.stream_gb > 0: out['stream'] = in_fresh_process('--child', 'stream', '--stream-gb', str(a.stream_gb), '--tmp', a.tmp)
+    # 5. half precision
+    out['half_precision'] = half_precision(T, sets, tok)
+    # 6. the geometry and TSV primitives
+    out['fisher'] = fisher_cost.main(16 if a.quick else 32, 8, a.repeats)
+    if not a.quick: out['svd'] = svd_cost.main(a.repeats)
+    out['seconds'] = time.perf_counter() - t_start
+    d = HERE / 'results'; d.mkdir(exist_ok=True)
+    stem = d / f"{out['date']}-all"
+    stem.with_suffix('.json').write_text(json.dumps(out, indent=1))
+    stem.with_suffix('.md').write_text('\n'.join(summary(out)) + '\n')
+    print('\n'.join(summary(out)))
+
+def summary(o):
+    md = [f"# sitv benchmarks, {o['date']}", '', f"{o['machine']}; `{o['command']}`; {o['seconds'] / 60:.1f} min in all.", '',
+          '| what | measured | goal |', '|---|---|---|']
+    for m in o['move']:
+        r = m['ratios']; lab = f"{m['label']} ({m['n_params'] / 1e6:.1f}M)"
+        md += [f"| {lab}: sweep ÷ (points × fixed evaluation) | {r['sitv_sweep_over_fixed']:.3f} | ≤ 1.05 |",
+               f"| {lab}: reload from disk per α ÷ sweep | {r['reload_over_sitv']:.2f} | > 1 |",
+               f"| {lab}: deep copy per α ÷ sweep | {r['deepcopy_over_sitv']:.2f} | > 1 |",
+               f"| {lab}: original scheme ÷ sweep (time; forward calls) | {r['original_over_sitv']:.2f}; {r['original_over_sitv_forward_calls']:.1f} | ≈ 3 |"]
+    lr = o['lora']['ratios']
+    md += [f"| LoRA: adapter scaling ÷ written weights (s per α) | {lr['scaling_over_writes']:.2f} | — |"]
+    for m in o['sweep_memory']:
+        md += [f"| model copies held by a sweep, (peak RssAnon of the sweep − of a fixed-weight evaluation) ÷ fp32 model size + 1: "
+               f"{m['model']} ({m['n_params'] / 1e6:.1f}M), {m['dtype']} storage | {m['sweep_copies']:.2f} (whole process: sweep {m['sweep_over_fp32_model']:.1f}, "
+               f"fixed evaluation {m['fixed_over_fp32_model']:.1f} × the model) | ≤ 3 |"]
+    if 'stream' in o:
+        s = o['stream']
+        md += [f"| streaming T over {s['model_bytes'] / 2**30:.1f} GiB in {s['shards']} shards: peak RssAnon ÷ largest shard | "
+               f"{s['stream_over_largest_shard']:.2f} ({s['stream_seconds']:.0f} s) | ≤ 1.5 |",
+               f"| the same with both state dicts loaded (memory-mapped) and T built in memory: peak RssAnon ÷ largest shard | {s['naive_over_largest_shard']:.2f} ({s['naive_seconds']:.0f} s) | — |"]
+    for h in o.get('half_precision', []):
+        md += [f"| {h['dtype']} storage, α = {h['alpha']}: displacement ratio; relative error; general / qa loss − fp32 (nats) | "
+               + ('—; —' if h['ratio'] is None else f"{h['ratio']:.5f}; {h['error']:.2e}") + f"; {h['general loss − fp32']:+.1e} / {h['qa loss − fp32']:+.1e} | — |"]
+    md += [f"| per-example gradients: loop ÷ vmap | {o['fisher']['loop_over_vmap']:.2f} | > 1 |"]
+    if 'svd' in o: md += [f"| full SVD ÷ svd_lowrank ({r['case']}) | {r['speedup']:.2f} | — |" for r in o['svd']['rows']]
+    md += ['', 'Details: the per-part files of the same date in this folder; medians of the repeats; seconds per α.']
+    for m in o['move']: md += [''] + sweep_cost.markdown(m)
+    return md
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--quick', action='store_true', help='shorter grids and fewer repeats (a smoke run)')
+    p.add_argument('--repeats', type=int, default=3); p.add_argument('--stream-gb', type=float, default=2.0)
+    p.add_argument('--tmp', default=tempfile.gettempdir(), help='where the synthetic checkpoint is written')
+    p.add_argument('--child', choices=['sweep-memory', 'stream']); p.add_argument('--model', default='shipped'); p.add_argument('--dtype', default='float32')
+    a = p.parse_args()
+    child(a) if a.child else main(a)
