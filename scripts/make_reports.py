@@ -1,0 +1,144 @@
+"""Regenerate reports/ in one command: every report notebook executed by papermill on the shipped model, an HTML
+reading copy of each, and a manifest saying which code made which result files.
+
+    python scripts/make_reports.py                      # everything (about an hour on a 2-core CPU)
+    python scripts/make_reports.py --only sweep-qa      # some reports (comma-separated names; see REPORTS)
+    python scripts/make_reports.py --check              # exit 1 when a committed report is stale or broken
+
+Each report is executed into reports/<name>.ipynb with its result files in reports/results/ (task vectors, *.safetensors,
+are not committed: the cross-task report reads them right after the sweeps that write them). The reading copy
+reports/<name>.html keeps the report part of the notebook — its title and everything from the parameters cell on —
+without the code of `#| hide` and `#| echo: false` cells and without the library's own tests above the parameters.
+reports/manifest.json records, per report, the `sitv.results.code_hash()` it ran with, its parameters, its seconds and
+the result files it wrote. When a report is regenerated, its new result files are compared with the previous ones within
+a tolerance (numbers, not notebook text) and the differences are printed, so a reader sees whether a code change moved
+any number. `--check` fails when a report's recorded code hash differs from the working tree's, when an executed
+notebook has an error output or no figure, or when a listed file is missing.
+"""
+import argparse, copy, json, math, re, shutil, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / 'reports'
+TASKS = ['sentiment_positive', 'sentiment_negative', 'qa', 'instruction_following']
+REPORTS = {**{f'sweep-{t}': ('sweep.ipynb', dict(task=t)) for t in TASKS},
+           'composition-2d': ('composition.ipynb', dict(task1='sentiment_positive', task2='qa')),
+           'composition-3d': ('composition.ipynb', dict(task1='sentiment_positive', task2='qa', task3='instruction_following', coef_step=0.5)),
+           'lora-qa': ('lora.ipynb', dict(task='qa')),
+           'tsv': ('tsv.ipynb', {}),
+           'symmetries': ('symmetries.ipynb', {}),
+           'geometry-qa': ('geometry.ipynb', dict(task='qa')),
+           'cross-task': ('cross_task.ipynb', dict(results_dir='results'))}
+VOLATILE = {'seconds', 'created', 'updated', 'train_seconds', 'path'}   # timings and paths differ between runs by design
+
+def params_for(nb, params):
+    "The report's parameters, with out_dir pointed at reports/results where the notebook has one."
+    cells = json.loads((ROOT / 'nbs' / nb).read_text())['cells']
+    src = next(''.join(c['source']) for c in cells if 'parameters' in c['metadata'].get('tags', []))
+    return {**params, **({'out_dir': 'results'} if re.search(r'^out_dir\s*=', src, re.M) else {})}
+
+def result_files(before:dict):
+    "Files in reports/results that are new or changed since `before` (name -> mtime)."
+    d = OUT / 'results'
+    return sorted(p.name for p in d.iterdir() if p.is_file() and before.get(p.name) != p.stat().st_mtime)
+
+def numbers_differ(a, b, rtol=1e-6, atol=1e-9, where=''):
+    "Paths where two parsed result files differ beyond tolerance (volatile keys skipped)."
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k in VOLATILE: continue
+            if k not in a or k not in b: out.append(f'{where}.{k} only in one'); continue
+            out += numbers_differ(a[k], b[k], rtol, atol, f'{where}.{k}')
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b): return [f'{where}: length {len(a)} vs {len(b)}']
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in numbers_differ(x, y, rtol, atol, f'{where}[{i}]')]
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        if math.isnan(a) and math.isnan(b): return []
+        return [] if abs(a - b) <= atol + rtol * abs(b) else [f'{where}: {a!r} vs {b!r}']
+    return [] if a == b else [f'{where}: {a!r} vs {b!r}']
+
+def reading_copy(nb_path, html_path):
+    "HTML of the report part: title + cells from the parameters on; inputs of hidden cells removed; directive lines stripped."
+    import nbformat
+    from nbconvert import HTMLExporter
+    nb = nbformat.read(nb_path, as_version=4)
+    i0 = next(i for i, c in enumerate(nb.cells) if 'parameters' in c.metadata.get('tags', []))
+    title = next((c for c in nb.cells[:i0] if c.cell_type == 'markdown'), None)
+    cells = ([title] if title else []) + nb.cells[i0:]
+    for c in cells:
+        if c.cell_type != 'code': continue
+        lines = c.source.splitlines()
+        directives = {l.strip() for l in lines if l.startswith('#|')}
+        if {'#| hide', '#| echo: false'} & directives: c.source = ''; c.metadata['jupyter'] = {'source_hidden': True}; c.metadata.setdefault('tags', []).append('remove_input')
+        else: c.source = '\n'.join(l for l in lines if not l.startswith('#|'))
+    nb.cells = [c for c in cells if c.cell_type != 'code' or c.source or c.get('outputs')]
+    from traitlets.config import Config
+    exp = HTMLExporter(config=Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': {'remove_input'}}}))
+    body, _ = exp.from_notebook_node(nb)
+    Path(html_path).write_text(body, encoding='utf-8')
+
+def problems(nb_path):
+    "Error outputs and the number of figures of an executed notebook."
+    nb = json.loads(Path(nb_path).read_text())
+    outs = [o for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', [])]
+    errors = [o.get('ename', 'error') for o in outs if o.get('output_type') == 'error']
+    figures = sum('image/png' in o.get('data', {}) for o in outs)
+    return errors, figures
+
+def run(names, manifest):
+    import papermill as pm
+    from sitv.results import code_hash
+    (OUT / 'results').mkdir(parents=True, exist_ok=True)
+    for name in names:
+        nb, params = REPORTS[name]
+        params = params_for(nb, params)
+        before = {p.name: p.stat().st_mtime for p in (OUT / 'results').iterdir() if p.is_file()}
+        old = {f: json.loads((OUT / 'results' / f).read_text()) for f in manifest.get(name, {}).get('results', []) if f.endswith('.json') and (OUT / 'results' / f).exists()}
+        t0 = time.perf_counter(); print(f'{name}: {nb} {params} …', flush=True)
+        pm.execute_notebook(str(ROOT / 'nbs' / nb), str(OUT / f'{name}.ipynb'), parameters=params, cwd=str(OUT), kernel_name='python3', progress_bar=False)
+        secs = time.perf_counter() - t0
+        files = result_files(before) or manifest.get(name, {}).get('results', [])
+        reading_copy(OUT / f'{name}.ipynb', OUT / f'{name}.html')
+        errors, figures = problems(OUT / f'{name}.ipynb')
+        manifest[name] = dict(notebook=nb, parameters=params, code_hash=code_hash(), seconds=round(secs, 1), date=time.strftime('%Y-%m-%d'),
+                              results=[f for f in files if not f.endswith('.safetensors')], figures=figures)
+        for f, doc in old.items():
+            p = OUT / 'results' / f
+            if p.exists():
+                diff = numbers_differ(json.loads(p.read_text()), doc)
+                print(f'  {f}: ' + ('same numbers as before (within 1e-6)' if not diff else f'{len(diff)} numbers moved, e.g. {diff[:3]}'))
+        print(f'  {secs:.0f} s, {figures} figures, {len(errors)} errors; results {manifest[name]["results"]}', flush=True)
+        (OUT / 'manifest.json').write_text(json.dumps(manifest, indent=1) + '\n')
+
+def check(manifest):
+    from sitv.results import code_hash
+    now, bad = code_hash(), []
+    missing = [n for n in REPORTS if n not in manifest]
+    if missing: bad.append(f'reports never generated: {missing}')
+    for name, m in manifest.items():
+        if m['code_hash'] != now: bad.append(f'{name}: made by code {m["code_hash"]}, the tree is {now}: stale')
+        for f in [f'{name}.ipynb', f'{name}.html'] + [f'results/{r}' for r in m['results']]:
+            if not (OUT / f).exists(): bad.append(f'{name}: {f} missing')
+        if (OUT / f'{name}.ipynb').exists():
+            errors, figures = problems(OUT / f'{name}.ipynb')
+            if errors: bad.append(f'{name}: error outputs {errors}')
+            if not figures: bad.append(f'{name}: no figures')
+    return bad
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--only', default='', help='comma-separated report names: ' + ', '.join(REPORTS))
+    p.add_argument('--check', action='store_true', help='exit 1 when a committed report is stale or broken')
+    a = p.parse_args()
+    mp = OUT / 'manifest.json'
+    manifest = json.loads(mp.read_text()) if mp.exists() else {}
+    if a.check:
+        bad = check(manifest)
+        print('\n'.join(bad) if bad else f'{len(manifest)} reports, all made by the code in this tree')
+        sys.exit(1 if bad else 0)
+    names = [n for n in a.only.split(',') if n] or list(REPORTS)
+    unknown = [n for n in names if n not in REPORTS]
+    if unknown: sys.exit(f'unknown report(s) {unknown}; known: {list(REPORTS)}')
+    run(names, manifest)

@@ -1,0 +1,67 @@
+"""scripts/make_reports.py: the reading copy drops tests and hidden code, numbers are compared within tolerance, and the
+staleness check catches old code, missing files and error outputs; the committed reports/ pass it."""
+import json, sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'scripts'))
+import make_reports as mr
+from sitv.results import code_hash
+
+def _nb(path, error=False):
+    nb = nbformat.v4.new_notebook()
+    md = nbformat.v4.new_markdown_cell
+    def code(src, outputs=()):
+        c = nbformat.v4.new_code_cell(src); c.outputs = list(outputs); return c
+    png = nbformat.v4.new_output('display_data', data={'image/png': 'iVBORw0KGgo=', 'text/plain': '<Figure>'})
+    nb.cells = [md('# The report title'), code('#| export\ndef library_function(): pass'),
+                code('#| hide\ntest_eq(library_function(), None)  # a library test'),
+                code('# parameters\ntask = "qa"'), md('## Results'),
+                code('#| echo: false\nsecret_plotting_code()', [png, nbformat.v4.new_output('stream', name='stdout', text='measured 42\n')]),
+                code('#| hide\nhidden_but_shown_output()', [nbformat.v4.new_output('stream', name='stdout', text='hidden cell output\n')]),
+                code('visible_code(1)')]
+    nb.cells[3].metadata['tags'] = ['parameters']
+    if error: nb.cells[-1].outputs = [nbformat.v4.new_output('error', ename='ValueError', evalue='boom', traceback=[])]
+    nbformat.write(nb, path)
+    return path
+
+def test_reading_copy_keeps_the_report_and_drops_tests_and_hidden_code(tmp_path):
+    mr.reading_copy(_nb(tmp_path / 'r.ipynb'), tmp_path / 'r.html')
+    h = (tmp_path / 'r.html').read_text()
+    assert 'The report title' in h and 'measured 42' in h and 'hidden cell output' in h and '<img' in h
+    assert 'visible_code' in h and 'task' in h                                   # ordinary code and the parameters stay
+    for gone in ('library_function', 'test_eq', 'secret_plotting_code', 'hidden_but_shown_output', '#| '):
+        assert gone not in h, gone
+
+def test_numbers_differ_within_tolerance():
+    a = {'points': [{'key': {'alpha': 0.5}, 'metrics': {'loss': 2.0}, 'seconds': 1.0}], 'updated': 'x'}
+    same = {'points': [{'key': {'alpha': 0.5}, 'metrics': {'loss': 2.0 + 1e-9}, 'seconds': 9.0}], 'updated': 'y'}
+    moved = {'points': [{'key': {'alpha': 0.5}, 'metrics': {'loss': 2.01}, 'seconds': 1.0}], 'updated': 'x'}
+    assert mr.numbers_differ(a, same) == []                                      # timings and last-digit noise ignored
+    assert mr.numbers_differ(a, moved) == ['.points[0].metrics.loss: 2.0 vs 2.01']
+    assert mr.numbers_differ({'x': [1, 2]}, {'x': [1]}) == ['.x: length 2 vs 1']
+
+def test_check_finds_stale_missing_and_broken_reports(tmp_path, monkeypatch):
+    monkeypatch.setattr(mr, 'OUT', tmp_path)
+    monkeypatch.setattr(mr, 'REPORTS', {'good': None, 'old': None, 'broken': None, 'absent': None})
+    (tmp_path / 'results').mkdir()
+    for n in ('good', 'old', 'broken'):
+        _nb(tmp_path / f'{n}.ipynb', error=n == 'broken'); (tmp_path / f'{n}.html').write_text('<html/>')
+    (tmp_path / 'results' / 'r.json').write_text('{}')
+    now = code_hash()
+    manifest = {'good': dict(code_hash=now, results=['r.json']), 'old': dict(code_hash='000000000000', results=[]),
+                'broken': dict(code_hash=now, results=['gone.json'])}
+    bad = mr.check(manifest)
+    assert not any(b.startswith('good') for b in bad), bad
+    assert any(b.startswith('old:') and 'stale' in b for b in bad)
+    assert any('broken: results/gone.json missing' in b for b in bad) and any("broken: error outputs ['ValueError']" in b for b in bad)
+    assert any("never generated: ['absent']" in b for b in bad)
+
+def test_committed_reports_are_made_by_this_code():
+    manifest = ROOT / 'reports' / 'manifest.json'
+    if not manifest.exists(): pytest.skip('reports/ has not been generated yet (python scripts/make_reports.py)')
+    bad = mr.check(json.loads(manifest.read_text()))
+    assert not bad, 'committed reports are stale or broken — run python scripts/make_reports.py:\n' + '\n'.join(bad)
