@@ -111,6 +111,17 @@ def run(names, manifest):
                 print(f'  {f}: ' + ('same numbers as before (within 1e-6)' if not diff else f'{len(diff)} numbers moved, e.g. {diff[:3]}'))
         print(f'  {secs:.0f} s, {figures} figures, {len(errors)} errors; results {manifest[name]["results"]}', flush=True)
         (OUT / 'manifest.json').write_text(json.dumps(manifest, indent=1) + '\n')
+        write_index(manifest)
+
+def write_index(manifest):
+    "reports/index.html: one line per report with its reading copy, date, code hash and run time (the docs site links here)."
+    import html
+    rows = ''.join(f"<tr><td><a href='{n}.html'>{html.escape(n)}</a></td><td>{html.escape(m['notebook'])}</td><td><code>{html.escape(json.dumps(m['parameters']))}</code></td>"
+                   f"<td>{m['date']}</td><td><code>{m['code_hash']}</code></td><td>{m['seconds']:.0f} s</td><td>{m['figures']}</td></tr>" for n, m in manifest.items())
+    (OUT / 'index.html').write_text("<!doctype html><meta charset='utf-8'><title>sitv reports</title><h1>sitv reports</h1>"
+                                    "<p>Executed on the shipped model by <code>python scripts/make_reports.py</code>; each link is the reading copy of "
+                                    "the executed notebook beside it.</p><table border='1' cellpadding='4'><tr><th>report</th><th>notebook</th>"
+                                    f"<th>parameters</th><th>date</th><th>sitv code</th><th>run time</th><th>figures</th></tr>{rows}</table>\n", encoding='utf-8')
 
 def check(manifest):
     from sitv.results import code_hash

@@ -65,3 +65,10 @@ def test_committed_reports_are_made_by_this_code():
     if not manifest.exists(): pytest.skip('reports/ has not been generated yet (python scripts/make_reports.py)')
     bad = mr.check(json.loads(manifest.read_text()))
     assert not bad, 'committed reports are stale or broken — run python scripts/make_reports.py:\n' + '\n'.join(bad)
+
+def test_index_links_every_report(tmp_path, monkeypatch):
+    monkeypatch.setattr(mr, 'OUT', tmp_path)
+    m = {n: dict(notebook='sweep.ipynb', parameters={'task': n}, date='2026-11-23', code_hash='abc', seconds=12.0, figures=3) for n in ('sweep-qa', 'cross-task')}
+    mr.write_index(m)
+    h = (tmp_path / 'index.html').read_text()
+    assert "<a href='sweep-qa.html'>" in h and "<a href='cross-task.html'>" in h and h.count('<tr>') == 3
