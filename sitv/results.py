@@ -6,7 +6,7 @@ Docs: https://sitv-project.github.io/sitv/results.html.md"""
 
 # %% auto #0
 __all__ = ['SCHEMA', 'VERSION', 'to_jsonable', 'from_jsonable', 'write_atomic', 'validate', 'key_id', 'Results', 'run_points',
-           'code_hash']
+           'code_hash', 'sweep_summaries']
 
 # %% ../nbs/results.ipynb #a26e01ae
 import json, math, os, tempfile, time
@@ -162,3 +162,19 @@ def code_hash(package_dir=None): # default: the folder of the installed `sitv` p
     if not files: raise FileNotFoundError(f'no .py files under {root}')
     for p in files: h.update(p.relative_to(root).as_posix().encode() + b'\0' + p.read_bytes() + b'\0')
     return h.hexdigest()[:12]
+
+# %% ../nbs/results.ipynb #rs000002
+def sweep_summaries(results_dir): # a folder the per-task sweep reports wrote into
+    "`{task: summary}` of every `sweep-*.summary.json` in the folder (each with `_file`, its file name)."
+    rd = Path(results_dir)
+    files = sorted(rd.glob('sweep-*.summary.json'))
+    if not files:
+        raise FileNotFoundError(f'no per-task sweep summaries (sweep-*.summary.json) in {rd.resolve()}: run the per-task reports into it '
+                                f'first, e.g. papermill nbs/sweep.ipynb out.ipynb -p task qa -p out_dir {rd}')
+    out = {}
+    for f in files:
+        s = json.loads(f.read_text())
+        if s.get('kind') != 'sweep-summary': raise ValueError(f'{f} is not a sweep summary (kind {s.get("kind")!r})')
+        if s['task'] in out: raise ValueError(f"two summaries for task {s['task']!r} in {rd}: {out[s['task']]['_file']} and {f.name}; keep one per task")
+        out[s['task']] = {**s, '_file': f.name}
+    return out

@@ -1,5 +1,5 @@
 "Any Hugging Face causal LM from a local folder: a GPT-2 with its own BPE tokenizer (no pad token) through the whole report."
-import json, subprocess, sys
+import json, re, subprocess, sys
 from pathlib import Path
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
@@ -39,5 +39,7 @@ def test_sweep_report_on_local_gpt2(gpt2_folder, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     text = out.read_text()
     assert 'equal: True' in text and 'gpt2-bpe' in text
-    doc = json.loads(next((tmp_path / 'r').glob('sweep-qa-*.json')).read_text())
+    main_file = [p for p in (tmp_path / 'r').glob('sweep-qa-*.json') if re.fullmatch(r'sweep-qa-[0-9a-f]{10}\.json', p.name)]
+    assert len(main_file) == 1, sorted(p.name for p in (tmp_path / 'r').iterdir())   # not the null, seed or summary files beside it
+    doc = json.loads(main_file[0].read_text())
     assert len(doc['points']) == 5 and doc['config']['model'] == str(gpt2_folder)
