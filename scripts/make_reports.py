@@ -11,11 +11,14 @@ reports/<name>.html keeps the report part of the notebook — its title and ever
 without the code of `#| hide` and `#| echo: false` cells and without the library's own tests above the parameters.
 reports/manifest.json records, per report, the `sitv.results.code_hash()` it ran with, its parameters, its seconds and
 the result files it wrote. When a report is regenerated, its new result files are compared with the previous ones within
-a tolerance (numbers, not notebook text) and the differences are printed, so a reader sees whether a code change moved
-any number. `--check` fails when a report's recorded code hash differs from the working tree's, when an executed
+a tolerance (numbers, not notebook text) and the differences are printed (the previous result files are removed
+first, so every point is measured again rather than resumed), so a reader sees whether a code change moved
+any number. A report run with its notebook's own default parameters (sweep-qa, composition-2d, lora-qa, tsv, symmetries,
+geometry-qa, cross-task) also gives its outputs to nbs/<notebook>, so the docs page shows the same run.
+`--check` fails when a report's recorded code hash differs from the working tree's, when an executed
 notebook has an error output or no figure, or when a listed file is missing.
 """
-import argparse, copy, json, math, re, shutil, sys, tempfile, time
+import argparse, copy, json, math, re, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +35,9 @@ REPORTS = {**{f'sweep-{t}': ('sweep.ipynb', dict(task=t)) for t in TASKS},
 VOLATILE = {'seconds', 'created', 'updated', 'train_seconds', 'path'}   # timings and paths differ between runs by design
 
 def params_for(nb, params):
-    "The report's parameters, with out_dir pointed at reports/results where the notebook has one."
-    cells = json.loads((ROOT / 'nbs' / nb).read_text())['cells']
-    src = next(''.join(c['source']) for c in cells if 'parameters' in c['metadata'].get('tags', []))
-    return {**params, **({'out_dir': 'results'} if re.search(r'^out_dir\s*=', src, re.M) else {})}
+    "The report's parameters, with out_dir pointed at reports/results where the notebook has one (None: beside its inputs)."
+    d = defaults_of(nb)
+    return {**params, **({'out_dir': 'results'} if 'out_dir' in d and d['out_dir'] is not None else {})}
 
 def result_files(before:dict):
     "Files in reports/results that are new or changed since `before` (name -> mtime)."
@@ -79,6 +81,29 @@ def reading_copy(nb_path, html_path):
     body, _ = exp.from_notebook_node(nb)
     Path(html_path).write_text(body, encoding='utf-8')
 
+def defaults_of(nb):
+    "The notebook's parameter defaults, read from its `parameters` cell (literals only)."
+    import ast
+    cells = json.loads((ROOT / 'nbs' / nb).read_text())['cells']
+    src = next(''.join(c['source']) for c in cells if 'parameters' in c['metadata'].get('tags', []))
+    return {t.id: ast.literal_eval(node.value) for node in ast.parse(src).body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)}
+
+def sync_outputs(nb, executed):
+    """Copy the outputs of an executed report into nbs/<nb> cell by cell (same ids, same sources), so the docs page of
+    the notebook shows the run that reports/ holds. Only for a report run with the notebook's own defaults."""
+    import nbformat
+    src, ran = nbformat.read(ROOT / 'nbs' / nb, as_version=4), nbformat.read(executed, as_version=4)
+    by_id = {c.get('id'): c for c in ran.cells}
+    n = 0
+    for c in src.cells:
+        r = by_id.get(c.get('id'))
+        if c.cell_type == 'code' and r is not None and r.source == c.source: c.outputs = r.outputs; n += 1
+        elif c.cell_type == 'code': c.outputs = []
+    nbformat.write(src, ROOT / 'nbs' / nb)
+    subprocess.run([str(Path(sys.executable).parent / 'nbdev-clean'), '--fname', str(ROOT / 'nbs' / nb)], check=True, cwd=Path(__file__).resolve().parent.parent)
+    return n
+
 def problems(nb_path):
     "Error outputs and the number of figures of an executed notebook."
     nb = json.loads(Path(nb_path).read_text())
@@ -96,12 +121,17 @@ def run(names, manifest):
         params = params_for(nb, params)
         before = {p.name: p.stat().st_mtime for p in (OUT / 'results').iterdir() if p.is_file()}
         old = {f: json.loads((OUT / 'results' / f).read_text()) for f in manifest.get(name, {}).get('results', []) if f.endswith('.json') and (OUT / 'results' / f).exists()}
+        for f in manifest.get(name, {}).get('results', []):       # measure again rather than resume: a regenerated report is a new run
+            (OUT / 'results' / f).unlink(missing_ok=True)
         t0 = time.perf_counter(); print(f'{name}: {nb} {params} …', flush=True)
         pm.execute_notebook(str(ROOT / 'nbs' / nb), str(OUT / f'{name}.ipynb'), parameters=params, cwd=str(OUT), kernel_name='python3', progress_bar=False)
         secs = time.perf_counter() - t0
         files = result_files(before) or manifest.get(name, {}).get('results', [])
         reading_copy(OUT / f'{name}.ipynb', OUT / f'{name}.html')
         errors, figures = problems(OUT / f'{name}.ipynb')
+        d = defaults_of(nb)
+        if not errors and all(d.get(k) == v for k, v in params.items()):
+            print(f'  nbs/{nb}: outputs of {sync_outputs(nb, OUT / f"{name}.ipynb")} code cells copied from this run (its defaults)')
         manifest[name] = dict(notebook=nb, parameters=params, code_hash=code_hash(), seconds=round(secs, 1), date=time.strftime('%Y-%m-%d'),
                               results=[f for f in files if not f.endswith('.safetensors')], figures=figures)
         for f, doc in old.items():

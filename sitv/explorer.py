@@ -22,7 +22,7 @@ from .core import TaskVector, displaced
 from .data import make_split
 from .finetune import finetune
 from .model import load_model, load_tokenizer
-from .plots import DELTA, KL, delta_curve, delta_plot, surface, use_style
+from .plots import DELTA, KL, delta_curve, delta_plot, surface_map, use_style
 from .results import Results, sweep_summaries
 
 # %% ../nbs/explorer.ipynb #ex000006
@@ -103,7 +103,7 @@ class Explorer:
         self.pair = W.Dropdown(options=pairs or ['—'], description='tasks', disabled=not pairs)
         self.pad_a = W.SelectionSlider(options=[0.0], description='α', continuous_update=False)
         self.pad_b = W.SelectionSlider(options=[0.0], description='β', continuous_update=False)
-        self.prompt = W.Text(description='prompt', layout=W.Layout(width='60%'))
+        self.prompt = W.Textarea(description='prompt', rows=2, layout=W.Layout(width='60%'))   # keeps a prompt's newline
         self.readout, self.text, self.figure = W.HTML(), W.HTML(), W.Output()
         self._one, self._two = W.VBox([self.task, self.alpha]), W.VBox([self.pair, self.pad_a, self.pad_b])
         self._set_task_grid(); self._set_pair_grid()
@@ -207,7 +207,7 @@ class Explorer:
             fig, axs = plt.subplots(1, 3, figsize=(14, 3.6))
             for ax, n in zip(axs, sets):
                 axes, Z = grid_surface(res, n)
-                surface(ax, Z - Z[origin(axes)], axes[0], axes[1], f'α ({pair[0]})', f'β ({pair[1]})', title=f'{n}: ΔL from the base')
+                surface_map(ax, Z - Z[origin(axes)], axes[0], axes[1], f'α ({pair[0]})', f'β ({pair[1]})', title=f'{n}: ΔL from the base')
                 ax.plot([b], [a], '*', color='k', ms=12)
             plt.tight_layout(); plt.show()
 

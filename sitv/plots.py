@@ -6,7 +6,7 @@ Docs: https://sitv-project.github.io/sitv/plots.html.md"""
 
 # %% auto #0
 __all__ = ['STYLE', 'LOSS', 'DELTA', 'KL', 'use_style', 'relative', 'delta_curve', 'axes_lines', 'null_band', 'delta_plot',
-           'matrix', 'surface']
+           'matrix', 'surface_map']
 
 # %% ../nbs/plots.ipynb #pl000003
 import matplotlib.pyplot as plt
@@ -95,7 +95,7 @@ def matrix(ax, # axes
     return im
 
 # %% ../nbs/plots.ipynb #pl000018
-def surface(ax, # axes
+def surface_map(ax, # axes
             Z, # (α × β) values, α along rows
             a_axis, b_axis, # the grid's coefficients
             a_label:str='α', b_label:str='β', title:str=None,

@@ -38,7 +38,7 @@ def test_sweep_report_on_local_gpt2(gpt2_folder, tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     text = out.read_text()
-    assert 'equal: True' in text and 'gpt2-bpe' in text
+    assert 'bit-equal: True' in text and 'gpt2-bpe' in text
     main_file = [p for p in (tmp_path / 'r').glob('sweep-qa-*.json') if re.fullmatch(r'sweep-qa-[0-9a-f]{10}\.json', p.name)]
     assert len(main_file) == 1, sorted(p.name for p in (tmp_path / 'r').iterdir())   # not the null, seed or summary files beside it
     doc = json.loads(main_file[0].read_text())

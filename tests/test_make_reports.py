@@ -72,3 +72,21 @@ def test_index_links_every_report(tmp_path, monkeypatch):
     mr.write_index(m)
     h = (tmp_path / 'index.html').read_text()
     assert "<a href='sweep-qa.html'>" in h and "<a href='cross-task.html'>" in h and h.count('<tr>') == 3
+
+def test_outputs_go_back_to_the_notebook_only_where_the_cell_is_the_same(tmp_path, monkeypatch):
+    "A report run with the notebook's defaults gives its outputs to nbs/<nb>: matching cells get them, edited cells get none."
+    monkeypatch.setattr(mr, 'ROOT', tmp_path); (tmp_path / 'nbs').mkdir()
+    src = _nb(tmp_path / 'nbs' / 'r.ipynb')
+    ran = nbformat.read(src, as_version=4)
+    out = lambda t: [nbformat.v4.new_output('stream', name='stdout', text=t)]
+    ran.cells[7].outputs = out('from the run\n') + [nbformat.v4.new_output('execute_result', data={'text/plain': '1'}, execution_count=5)]
+    ran.cells[7].execution_count = 5                                      # 'visible_code(1)': same source → copied
+    ran.cells[5].source += '\nedited_after_the_run()'                     # a different source → not copied, its old output dropped
+    ran.cells[5].outputs = out('stale\n')
+    nbformat.write(ran, tmp_path / 'ran.ipynb')
+    assert mr.defaults_of('r.ipynb') == {'task': 'qa'}
+    assert mr.sync_outputs('r.ipynb', tmp_path / 'ran.ipynb') == 5         # the five code cells whose source matches
+    nb = nbformat.read(src, as_version=4)
+    assert nb.cells[7].outputs[0]['text'] == 'from the run\n' and nb.cells[7].outputs[1]['data']['text/plain'] == '1'
+    assert nb.cells[5].outputs == []
+    assert nb.cells[7].execution_count is None and nb.cells[7].outputs[1].get('execution_count') is None   # nbdev-clean ran

@@ -47,7 +47,7 @@ def test_sweep_report_with_parameters(tmp_path):
     for p in nulls + seeds: assert len(json.loads(p.read_text())['points']) == 21
     assert 'evaluations' in text_of(nb) and 'a uniform grid placing every feature within 0.01 needs 201 points' in text_of(nb)
     text = json.dumps(nb)
-    assert 'L(0) = base loss' in text and 'equal: True' in text
+    assert 'L(0) = base loss' in text and 'bit-equal: True' in text
     assert 'top-1 agreement' in text and 'bootstrap' in text
     assert all('kl' in p['metrics']['general'] for p in doc['points'])      # KL to the base measured at every α
     # a rerun with the same output folder resumes: nothing is recomputed
