@@ -22,7 +22,8 @@ from .core import TaskVector, displaced
 from .data import make_split
 from .finetune import finetune
 from .model import load_model, load_tokenizer
-from .plots import DELTA, KL, delta_curve, delta_plot, surface_map, use_style
+from .plots import delta_curve, delta_plot, kl_plot, surface_map, use_style
+from .sweep import curve
 from .results import Results, sweep_summaries
 
 # %% ../nbs/explorer.ipynb #ex000006
@@ -183,12 +184,8 @@ class Explorer:
                 delta_plot(ax, {n: delta_curve(res, n)}, nulls=[delta_curve(r, n) for r in self.nulls[t]], title=f'{n} eval set')
                 ax.axvline(a, color='C3', lw=1); ax.plot([a], [self.state['delta'][n]], 'o', color='C3')
             if all(v is not None for v in self.state['kl'].values()):
-                for n in sets:
-                    aa = sorted(p['key']['alpha'] for p in res.points)
-                    axs[2].plot(aa, [at(res, alpha=x)[n]['kl'] for x in aa], label=n)
-                    axs[2].plot([a], [self.state['kl'][n]], 'o', color='C3')
-                axs[2].set_yscale('symlog', linthresh=1e-4); axs[2].axvline(a, color='C3', lw=1)
-                axs[2].set(xlabel='α', ylabel=KL, title='KL to the base'); axs[2].legend()
+                kl_plot(axs[2], {n: curve(res, n, 'kl') for n in sets})
+                axs[2].axvline(a, color='C3', lw=1); axs[2].plot([a] * len(sets), [self.state['kl'][n] for n in sets], 'o', color='C3')
             plt.tight_layout(); plt.show()
 
     def _update_two(self):

@@ -6,7 +6,7 @@ Docs: https://sitv-project.github.io/sitv/plots.html.md"""
 
 # %% auto #0
 __all__ = ['STYLE', 'LOSS', 'DELTA', 'KL', 'use_style', 'relative', 'delta_curve', 'axes_lines', 'null_band', 'delta_plot',
-           'matrix', 'surface_map']
+           'kl_plot', 'matrix', 'surface_map']
 
 # %% ../nbs/plots.ipynb #pl000003
 import matplotlib.pyplot as plt
@@ -68,6 +68,17 @@ def delta_plot(ax, # axes
     axes_lines(ax)
     if symlog: ax.set_yscale('symlog', linthresh=symlog)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if curves: ax.legend()
+    return lines
+
+# %% ../nbs/plots.ipynb #pl0000k2
+def kl_plot(ax, # axes
+            curves:dict, # label -> (α, KL)
+            title:str='KL to the base', **kw): # title; passed to every `ax.plot`
+    "KL(p_base ‖ p_α) curves on a symlog axis (linear below 1e-4); returns the lines."
+    lines = [ax.plot(x, y, label=lab, **kw)[0] for lab, (x, y) in curves.items()]
+    ax.set_yscale('symlog', linthresh=1e-4); axes_lines(ax, y=None)
+    ax.set(xlabel='α', ylabel=KL, title=title)
     if curves: ax.legend()
     return lines
 
