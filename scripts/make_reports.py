@@ -18,7 +18,7 @@ geometry-qa, cross-task) also gives its outputs to nbs/<notebook>, so the docs p
 `--check` fails when a report's recorded code hash differs from the working tree's, when an executed
 notebook has an error output or no figure, or when a listed file is missing.
 """
-import argparse, copy, json, math, re, shutil, subprocess, sys, tempfile, time
+import argparse, json, math, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,10 +34,9 @@ REPORTS = {**{f'sweep-{t}': ('sweep.ipynb', dict(task=t)) for t in TASKS},
            'cross-task': ('cross_task.ipynb', dict(results_dir='results'))}
 VOLATILE = {'seconds', 'created', 'updated', 'train_seconds', 'path'}   # timings and paths differ between runs by design
 
-def params_for(nb, params):
+def params_for(params, defaults):
     "The report's parameters, with out_dir pointed at reports/results where the notebook has one (None: beside its inputs)."
-    d = defaults_of(nb)
-    return {**params, **({'out_dir': 'results'} if 'out_dir' in d and d['out_dir'] is not None else {})}
+    return {**params, **({'out_dir': 'results'} if defaults.get('out_dir') is not None else {})}
 
 def result_files(before:dict):
     "Files in reports/results that are new or changed since `before` (name -> mtime)."
@@ -118,7 +117,8 @@ def run(names, manifest):
     (OUT / 'results').mkdir(parents=True, exist_ok=True)
     for name in names:
         nb, params = REPORTS[name]
-        params = params_for(nb, params)
+        defaults = defaults_of(nb)
+        params = params_for(params, defaults)
         before = {p.name: p.stat().st_mtime for p in (OUT / 'results').iterdir() if p.is_file()}
         old = {f: json.loads((OUT / 'results' / f).read_text()) for f in manifest.get(name, {}).get('results', []) if f.endswith('.json') and (OUT / 'results' / f).exists()}
         for f in manifest.get(name, {}).get('results', []):       # measure again rather than resume: a regenerated report is a new run
@@ -129,8 +129,7 @@ def run(names, manifest):
         files = result_files(before) or manifest.get(name, {}).get('results', [])
         reading_copy(OUT / f'{name}.ipynb', OUT / f'{name}.html')
         errors, figures = problems(OUT / f'{name}.ipynb')
-        d = defaults_of(nb)
-        if not errors and all(d.get(k) == v for k, v in params.items()):
+        if not errors and all(defaults.get(k) == v for k, v in params.items()):
             print(f'  nbs/{nb}: outputs of {sync_outputs(nb, OUT / f"{name}.ipynb")} code cells copied from this run (its defaults)')
         manifest[name] = dict(notebook=nb, parameters=params, code_hash=code_hash(), seconds=round(secs, 1), date=time.strftime('%Y-%m-%d'),
                               results=[f for f in files if not f.endswith('.safetensors')], figures=figures)
