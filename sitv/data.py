@@ -86,6 +86,7 @@ class Example:
     category: str = 'text'
     key: str = ''
     nats: float = float('nan')
+    parts: tuple = ()   # ((text, scored), ...) of a text rendered by a chat template; empty for prompt + target
     @property
     def text(self): return self.prompt + self.target
 
@@ -307,11 +308,22 @@ def split_examples(examples): # examples from your own files
 def encode(ex:Example, tok, # example and tokenizer
            max_len:int=None): # truncate longer sequences (their tail is lost)
     "Token ids and labels (−100 where not scored) for one example."
+    if ex.parts: return _encode_parts(ex.parts, tok, max_len)
     bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
     p = tok(ex.prompt, add_special_tokens=False).input_ids if ex.prompt else []
     t = tok(ex.target, add_special_tokens=False).input_ids + ([tok.eos_token_id] if tok.eos_token_id is not None else [])
     ids, labels = bos + p + t, [-100] * (len(bos) + len(p)) + t
     labels[0] = -100
+    if max_len is not None: ids, labels = ids[:max_len], labels[:max_len]
+    return ids, labels
+
+def _encode_parts(parts, tok, max_len):
+    "A rendered conversation: each part tokenised on its own and scored or not; no BOS/EOS added (the template has its own)."
+    ids, labels = [], []
+    for text, scored in parts:
+        t = tok(text, add_special_tokens=False).input_ids
+        ids += t; labels += t if scored else [-100] * len(t)
+    if labels: labels[0] = -100
     if max_len is not None: ids, labels = ids[:max_len], labels[:max_len]
     return ids, labels
 

@@ -46,7 +46,7 @@ def config_fingerprint(model): # a transformers model
 
 # %% ../nbs/finetune.ipynb #233261f3
 def finetune(model_name=SHIPPED, # hub id, local folder or 'sitv-tiny'
-             task:str='qa', # task to fine-tune on (its train split)
+             task:str='qa', # task to fine-tune on (its train split), or the name of your `examples`
              steps:int=150, # optimizer steps
              batch_size:int=16, # texts per step
              lr:float=3e-4, # peak learning rate
@@ -56,12 +56,14 @@ def finetune(model_name=SHIPPED, # hub id, local folder or 'sitv-tiny'
              dtype=torch.float32, # weights dtype
              device='cpu', # where to train
              cache:bool=True, # read and write the content-addressed cache
-             progress:bool=True): # progress bar while training
+             progress:bool=True, # progress bar while training
+             examples:list=None): # your own training `Example`s instead of the task's train split (`n_train`, `data_seed` unused)
     "Fully fine-tune `model_name` on `task`: returns `(model, info)`; `info['cached']` says if it was loaded."
-    get_task(task)
+    if examples is None: get_task(task)
+    elif not examples: raise ValueError(f"no training examples for '{task}'")
     model = load_model(model_name, dtype, device)
     tok = load_tokenizer(model_name)
-    train_set = make_split(task, 'train', n_train, data_seed)
+    train_set = make_split(task, 'train', n_train, data_seed) if examples is None else list(examples)
     settings = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, data_seed=data_seed, n_train=n_train,
                     dtype=str(dtype).replace('torch.', ''), device=str(device),
                     data=tokens_fingerprint(train_set, tok), model_config=config_fingerprint(model))
