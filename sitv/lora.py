@@ -28,12 +28,13 @@ def lora_finetune(model_name=SHIPPED, # hub id, local folder or 'sitv-tiny'
                   target_modules='all-linear', # peft's target_modules: a list of names or 'all-linear'
                   use_rslora:bool=False, # scaling lora_alpha / √r
                   steps:int=150, batch_size:int=16, lr:float=3e-3, seed:int=0, data_seed:int=0, n_train:int=512,
-                  dtype=torch.float32, device='cpu', cache:bool=True, progress:bool=True):
+                  dtype=torch.float32, device='cpu', cache:bool=True, progress:bool=True,
+                  examples:list=None): # your own training `Example`s instead of the task's train split
     "Train a LoRA adapter on `task`; returns `(folder, info)` where `folder` is a standard peft adapter folder."
     from peft import LoraConfig, get_peft_model
-    get_task(task)
+    if examples is None: get_task(task)
     model, tok = load_model(model_name, dtype, device), load_tokenizer(model_name)
-    train_set = make_split(task, 'train', n_train, data_seed)
+    train_set = make_split(task, 'train', n_train, data_seed) if examples is None else list(examples)
     lcfg = dict(r=r, lora_alpha=lora_alpha, target_modules=target_modules, use_rslora=use_rslora, lora_dropout=0.0, bias='none')
     settings = dict(kind='lora', lora=lcfg, steps=steps, batch_size=batch_size, lr=lr, seed=seed, data_seed=data_seed, n_train=n_train,
                     dtype=str(dtype).replace('torch.', ''), device=str(device), data=tokens_fingerprint(train_set, tok),

@@ -7,9 +7,9 @@ Docs: https://sitv-project.github.io/sitv/sources.html.md"""
 # %% auto #0
 __all__ = ['FORMATS', 'SAMPLE', 'TOKENIZER_FILES', 'read_rows', 'chat_parts', 'detect_format', 'row_example', 'load_examples',
            'file_hash', 'take_splits', 'sizes_note', 'check_lengths', 'check_tokenizer', 'model_tokenizer',
-           'vector_kind', 'local_folder', 'check_same_architecture', 'check_shapes', 'checkpoint_vector',
-           'adapter_base', 'adapter_vector', 'load_vector', 'model_provenance', 'describe', 'report_inputs',
-           'report_sets', 'scores_answers_only']
+           'vector_kind', 'local_folder', 'check_same_architecture', 'check_shapes', 'open_checkpoint',
+           'checkpoint_vector', 'adapter_base', 'adapter_vector', 'load_vector', 'preflight_vector', 'model_provenance',
+           'describe', 'report_inputs', 'report_sets', 'scores_answers_only']
 
 # %% ../nbs/sources.ipynb #d3a7f0fd
 import hashlib, json, math, os
@@ -275,19 +275,24 @@ def check_shapes(params:dict, stored:dict, # base name -> tensor, checkpoint nam
                              '(resize_token_embeddings) and save it, or compare the original rows only')
         raise ValueError(f"parameter '{n}' has shape {a} in the base model but {b} in {where}")
 
-# %% ../nbs/sources.ipynb #d2026999
-def checkpoint_vector(base_model, # the live base model (its parameters are read, not changed)
-                      finetuned, # the fine-tuned checkpoint: a folder or hub id in the local cache
-                      source:str=None, # free text stored with the vector
-                      progress:bool=False):
-    "T = θ_ft − θ_base in fp32, streamed tensor by tensor from the checkpoint's safetensors; returns `(TaskVector, info)`."
-    from tqdm.auto import tqdm
+# %% ../nbs/sources.ipynb #773507a5
+def open_checkpoint(base_model, finetuned): # the live base model, a fine-tuned checkpoint (folder or cached hub id)
+    "`(folder, Checkpoint, stored meta tensors, base parameters)` after the architecture and shape checks; no tensor is read."
     folder = local_folder(finetuned)
     check_same_architecture(base_model.config.to_dict(), _cfg(folder))
     ck = Checkpoint(folder)
     stored, params = ck.meta(), dict(base_model.named_parameters())
     emb = next((n for n, p in params.items() if p is base_model.get_input_embeddings().weight), None)
     check_shapes(params, stored, emb)
+    return folder, ck, stored, params
+
+def checkpoint_vector(base_model, # the live base model (its parameters are read, not changed)
+                      finetuned, # the fine-tuned checkpoint: a folder or hub id in the local cache
+                      source:str=None, # free text stored with the vector
+                      progress:bool=False):
+    "T = θ_ft − θ_base in fp32, streamed tensor by tensor from the checkpoint's safetensors; returns `(TaskVector, info)`."
+    from tqdm.auto import tqdm
+    folder, ck, stored, params = open_checkpoint(base_model, finetuned)
     deltas = {}
     for n in tqdm(params, desc='task vector', disable=not progress, leave=False):
         deltas[n] = ck[n].to(torch.float32, copy=True).sub_(params[n].detach().to('cpu', torch.float32))
@@ -329,7 +334,15 @@ def load_vector(base_model, spec, model_src=None, progress:bool=False): # live b
         raise ValueError(f"{spec} was made from base {tv.base_fingerprint}, but '{model_src}' fingerprints to {fingerprint(params, tv.names)}: another base")
     return tv, dict(kind='file', path=str(spec), dtype=tv.dtype, tensors=len(tv), sha256=file_hash(spec), source=tv.source)
 
-# %% ../nbs/sources.ipynb #3ab51e32
+# %% ../nbs/sources.ipynb #db6a129d
+def preflight_vector(base_model, spec, model_src=None): # as for `load_vector`
+    "The checks of `load_vector` that read no tensor values (checkpoints) or only small files (adapters, vector files); returns the kind."
+    kind = vector_kind(spec)
+    if kind == 'checkpoint': open_checkpoint(base_model, spec)
+    else: load_vector(base_model, spec, model_src)
+    return kind
+
+# %% ../nbs/sources.ipynb #224c0d87
 def _revision(folder:Path):
     "The commit of a hub snapshot folder (…/snapshots/<commit>), or None."
     return folder.name if folder.parent.name == 'snapshots' else None
@@ -352,7 +365,7 @@ def describe(prov:dict): # a provenance dict
             for k in keys if prov.get(k) not in (None, '')]
     return ', '.join(bits)
 
-# %% ../nbs/sources.ipynb #d98a54a5
+# %% ../nbs/sources.ipynb #edd7c0dd
 def _given(x): return x not in (None, '', 'None')
 
 def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data=None): # a report's parameters
@@ -369,7 +382,7 @@ def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data
     if task == 'general': raise ValueError("the task cannot be called 'general' (the name of the general eval set): pass task=")
     return task, model
 
-# %% ../nbs/sources.ipynb #1a23f7d7
+# %% ../nbs/sources.ipynb #6352f66c
 def report_sets(task:str, tok, # the task's name and the tokenizer
                 n_task_eval:int=64, n_general_eval:int=128, # eval texts per set (fewer if the data has fewer)
                 task_data=None, general_data=None, # your files (None: the built-in grammars)

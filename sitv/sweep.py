@@ -123,9 +123,11 @@ def paired_delta(results:Results, # a sweep's result file
     return float(d.sum() / n.sum()), ratio_se(d, n)
 
 # %% ../nbs/sweep.ipynb #531cce26
-def check_params(task:str, model:str, alpha_min:float, alpha_max:float, alpha_step:float, max_points:int=2001, **positive):
+def check_params(task:str, model:str, alpha_min:float, alpha_max:float, alpha_step:float, max_points:int=2001,
+                 builtin:bool=True, # the task's data is a built-in grammar (its name must be known)
+                 **positive):
     "Raise a clear error for an unknown task, missing model path, bad α range or non-positive size."
-    get_task(task)
+    if builtin: get_task(task)
     check_alpha_range(alpha_min, alpha_max, alpha_step)
     n = len(alpha_grid(alpha_min, alpha_max, alpha_step))
     if n > max_points: raise ValueError(f'the α grid has {n} points (more than max_points={max_points}): use a coarser alpha_step')
