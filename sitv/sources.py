@@ -7,9 +7,9 @@ Docs: https://sitv-project.github.io/sitv/sources.html.md"""
 # %% auto #0
 __all__ = ['FORMATS', 'SAMPLE', 'TOKENIZER_FILES', 'read_rows', 'chat_parts', 'detect_format', 'row_example', 'load_examples',
            'file_hash', 'take_splits', 'sizes_note', 'check_lengths', 'check_tokenizer', 'model_tokenizer',
-           'vector_kind', 'local_folder', 'check_same_architecture', 'check_shapes', 'open_checkpoint',
-           'checkpoint_vector', 'adapter_base', 'adapter_vector', 'load_vector', 'preflight_vector', 'model_provenance',
-           'describe', 'report_inputs', 'report_sets', 'scores_answers_only']
+           'vector_kind', 'local_folder', 'check_same_architecture', 'check_shapes', 'stored_names', 'open_checkpoint',
+           'checkpoint_vector', 'adapter_base', 'adapter_vector', 'adapter_base_match', 'load_vector',
+           'preflight_vector', 'model_provenance', 'describe', 'report_inputs', 'report_sets', 'scores_answers_only']
 
 # %% ../nbs/sources.ipynb #d3a7f0fd
 import hashlib, json, math, os
@@ -275,16 +275,37 @@ def check_shapes(params:dict, stored:dict, # base name -> tensor, checkpoint nam
                              '(resize_token_embeddings) and save it, or compare the original rows only')
         raise ValueError(f"parameter '{n}' has shape {a} in the base model but {b} in {where}")
 
-# %% ../nbs/sources.ipynb #773507a5
+# %% ../nbs/sources.ipynb #b9dfa15e
+def stored_names(model, keys:list, params:dict): # a transformers model, the checkpoint's keys, its named parameters
+    "checkpoint key -> parameter name, by the renames transformers applies when loading this model."
+    try:
+        from transformers.conversion_mapping import get_model_conversion_mapping
+        from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
+    except ImportError: return {k: k for k in keys}          # older transformers: stored names are parameter names
+    ts = get_model_conversion_mapping(model)
+    ren, conv = [t for t in ts if isinstance(t, WeightRenaming)], [t for t in ts if isinstance(t, WeightConverter)]
+    out = {}
+    for k in keys:
+        n, converter = rename_source_key(k, ren, conv, model.base_model_prefix, params)
+        if converter is not None:
+            raise ValueError(f"{type(model).__name__} checkpoints are converted while loading ('{k}' is merged or split into '{n}'): "
+                             'T cannot be streamed from the stored tensors; load both models instead (TaskVector.from_models)')
+        out[k] = n
+    return out
+
+# %% ../nbs/sources.ipynb #1765cb5a
 def open_checkpoint(base_model, finetuned): # the live base model, a fine-tuned checkpoint (folder or cached hub id)
-    "`(folder, Checkpoint, stored meta tensors, base parameters)` after the architecture and shape checks; no tensor is read."
+    "`(folder, Checkpoint, stored meta tensors by parameter name, base parameters, stored key by name)` after the checks; no tensor is read."
     folder = local_folder(finetuned)
     check_same_architecture(base_model.config.to_dict(), _cfg(folder))
     ck = Checkpoint(folder)
-    stored, params = ck.meta(), dict(base_model.named_parameters())
+    params = dict(base_model.named_parameters())
+    key_of = {n: k for k, n in stored_names(base_model, list(ck), params).items()}
+    meta = ck.meta()
+    stored = {n: meta[k] for n, k in key_of.items()}
     emb = next((n for n, p in params.items() if p is base_model.get_input_embeddings().weight), None)
     check_shapes(params, stored, emb)
-    return folder, ck, stored, params
+    return folder, ck, stored, params, key_of
 
 def checkpoint_vector(base_model, # the live base model (its parameters are read, not changed)
                       finetuned, # the fine-tuned checkpoint: a folder or hub id in the local cache
@@ -292,17 +313,17 @@ def checkpoint_vector(base_model, # the live base model (its parameters are read
                       progress:bool=False):
     "T = θ_ft − θ_base in fp32, streamed tensor by tensor from the checkpoint's safetensors; returns `(TaskVector, info)`."
     from tqdm.auto import tqdm
-    folder, ck, stored, params = open_checkpoint(base_model, finetuned)
+    folder, ck, stored, params, key_of = open_checkpoint(base_model, finetuned)
     deltas = {}
     for n in tqdm(params, desc='task vector', disable=not progress, leave=False):
-        deltas[n] = ck[n].to(torch.float32, copy=True).sub_(params[n].detach().to('cpu', torch.float32))
+        deltas[n] = ck[key_of[n]].to(torch.float32, copy=True).sub_(params[n].detach().to('cpu', torch.float32))
     ft_dtypes = sorted({str(stored[n].dtype).replace('torch.', '') for n in params})
     skipped = sorted(set(stored) - set(params))
     tv = TaskVector(deltas, fingerprint(params), str(next(iter(params.values())).dtype), source or f'checkpoint {finetuned}')
     return tv, dict(kind='checkpoint', path=str(folder), dtype=','.join(ft_dtypes), tensors=len(deltas), skipped=skipped,
                     shards=len(ck.shard_bytes), largest_shard_bytes=max(ck.shard_bytes.values()))
 
-# %% ../nbs/sources.ipynb #74aeb3f0
+# %% ../nbs/sources.ipynb #ef8d35a4
 def adapter_base(folder): # a peft adapter folder
     "The base model an adapter was trained on, from its adapter_config.json (`None` if it does not say)."
     cfg = json.loads((Path(folder) / 'adapter_config.json').read_text())
@@ -316,10 +337,22 @@ def adapter_vector(base_model, folder, model_src=None): # live base model, adapt
     except ValueError as e:
         raise ValueError(f"the adapter {folder} (trained on '{named}') does not fit the base model '{model_src}': {e}") from None
     cfg = json.loads((Path(folder) / 'adapter_config.json').read_text())
-    return tv, dict(kind='adapter', path=str(folder), adapter_base=named, r=cfg.get('r'), lora_alpha=cfg.get('lora_alpha'),
-                    dtype='float32 (s·B·A from the factors)', tensors=len(tv), sha256=file_hash(Path(folder) / 'adapter_model.safetensors'))
+    match, note = adapter_base_match(base_model, named, tv.names)
+    return tv, dict(kind='adapter', path=str(folder), adapter_base=named, r=cfg.get('r'), lora_alpha=cfg.get('lora_alpha'), base_match=match,
+                    base_note=note, dtype='float32 (s·B·A from the factors)', tensors=len(tv), sha256=file_hash(Path(folder) / 'adapter_model.safetensors'))
 
-# %% ../nbs/sources.ipynb #6ada414f
+def adapter_base_match(base_model, named, names): # the live base, the adapter's recorded base, the weights it changes
+    "`(match, note)`: is the live base the adapter's recorded one? Refuses another architecture; `None` when the recorded base is not here."
+    try: folder = local_folder(named)
+    except (FileNotFoundError, TypeError): return None, f"the recorded base '{named}' is not available here: not compared"
+    check_same_architecture(base_model.config.to_dict(), _cfg(folder), names=('given base', f"adapter's recorded base '{named}'"))
+    ck, params = Checkpoint(folder), dict(base_model.named_parameters())
+    key_of = {n: k for k, n in stored_names(base_model, list(ck), params).items()}
+    same = all(n in key_of and torch.equal(ck[key_of[n]].to(params[n].dtype), params[n].detach().cpu()) for n in names)
+    return same, ('the weights it changes are those of its recorded base' if same else
+                  f"the weights it changes differ from those of its recorded base '{named}': it is applied to another model of the same architecture")
+
+# %% ../nbs/sources.ipynb #b8176fe4
 def load_vector(base_model, spec, model_src=None, progress:bool=False): # live base, what names the vector, what the base was loaded from
     "`(TaskVector, info)` from a task-vector file, an adapter folder or a fine-tuned checkpoint."
     kind = vector_kind(spec)
@@ -334,7 +367,7 @@ def load_vector(base_model, spec, model_src=None, progress:bool=False): # live b
         raise ValueError(f"{spec} was made from base {tv.base_fingerprint}, but '{model_src}' fingerprints to {fingerprint(params, tv.names)}: another base")
     return tv, dict(kind='file', path=str(spec), dtype=tv.dtype, tensors=len(tv), sha256=file_hash(spec), source=tv.source)
 
-# %% ../nbs/sources.ipynb #db6a129d
+# %% ../nbs/sources.ipynb #a320e7c5
 def preflight_vector(base_model, spec, model_src=None): # as for `load_vector`
     "The checks of `load_vector` that read no tensor values (checkpoints) or only small files (adapters, vector files); returns the kind."
     kind = vector_kind(spec)
@@ -342,7 +375,7 @@ def preflight_vector(base_model, spec, model_src=None): # as for `load_vector`
     else: load_vector(base_model, spec, model_src)
     return kind
 
-# %% ../nbs/sources.ipynb #224c0d87
+# %% ../nbs/sources.ipynb #6abe6d5a
 def _revision(folder:Path):
     "The commit of a hub snapshot folder (…/snapshots/<commit>), or None."
     return folder.name if folder.parent.name == 'snapshots' else None
@@ -365,7 +398,7 @@ def describe(prov:dict): # a provenance dict
             for k in keys if prov.get(k) not in (None, '')]
     return ', '.join(bits)
 
-# %% ../nbs/sources.ipynb #edd7c0dd
+# %% ../nbs/sources.ipynb #10f23c06
 def _given(x): return x not in (None, '', 'None')
 
 def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data=None): # a report's parameters
@@ -382,7 +415,7 @@ def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data
     if task == 'general': raise ValueError("the task cannot be called 'general' (the name of the general eval set): pass task=")
     return task, model
 
-# %% ../nbs/sources.ipynb #6352f66c
+# %% ../nbs/sources.ipynb #be4cf7bb
 def report_sets(task:str, tok, # the task's name and the tokenizer
                 n_task_eval:int=64, n_general_eval:int=128, # eval texts per set (fewer if the data has fewer)
                 task_data=None, general_data=None, # your files (None: the built-in grammars)

@@ -41,7 +41,7 @@ CLASSES = dict(llama=LlamaForCausalLM, qwen2=Qwen2ForCausalLM, gpt_neox=GPTNeoXF
 def base_model(family, folder, tok, seed=0):
     "A random tiny model of `family`, saved with its tokenizer by `save_pretrained`."
     torch.manual_seed(seed)
-    m = CLASSES[family](config(family, len(tok))).eval()
+    m = CLASSES[family](config(family, 16 * ((len(tok) + 31) // 16))).eval()   # padded rows, as released models have (some tokenizer classes add a token)
     m.save_pretrained(folder); tok.save_pretrained(folder)
     return m
 

@@ -1,0 +1,171 @@
+"""Your own models, adapters and data through the reports, made as a user makes them (see tests/byo.py): three model
+families from plain configs, checkpoints from a plain torch loop (bf16, sharded, without a tokenizer), a plain peft
+adapter, and JSONL / CSV / datasets-folder / text data."""
+import json, re, subprocess, sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from byo import LINES, base_model, bpe_tokenizer, data_files, plain_finetune, plain_peft_adapter
+from sitv.core import fingerprint
+from sitv.evaluate import evaluate
+from sitv.model import load_model
+from sitv.results import Results
+from sitv.scale import PeakMemory
+from sitv.sources import checkpoint_vector, load_examples, load_vector, model_tokenizer, report_sets
+from sitv.sweep import curve, sweep
+from test_reports import outputs, text_of
+
+ROOT = Path(__file__).resolve().parent.parent
+
+@pytest.fixture(scope='module')
+def byo(tmp_path_factory):
+    "Every input a user brings, built once per module (about 6 s)."
+    R = tmp_path_factory.mktemp('byo')
+    tok = bpe_tokenizer()
+    for fam in ('llama', 'qwen2', 'gpt_neox'): base_model(fam, R / f'{fam}-base', tok)
+    plain_finetune(R / 'llama-base', R / 'llama-ft', tok, LINES, dtype=torch.bfloat16)          # bf16, as checkpoints often are
+    plain_finetune(R / 'llama-base', R / 'llama-ft2', tok, LINES, seed=1)
+    plain_finetune(R / 'qwen2-base', R / 'qwen2-ft', tok, LINES, shard='20KB')                  # sharded
+    plain_finetune(R / 'qwen2-base', R / 'qwen2-ft2', tok, LINES, seed=1)
+    plain_finetune(R / 'gpt_neox-base', R / 'gpt_neox-ft', tok, LINES, with_tokenizer=False)    # a training checkpoint without a tokenizer
+    plain_peft_adapter(R / 'llama-base', R / 'llama-lora', tok, LINES)
+    return dict(root=R, tok=tok, **data_files(R / 'data'))
+
+def papermill(nb, out, cwd, **params):
+    cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / nb), str(out), '--cwd', str(cwd), '-k', 'python3']
+    for k, v in params.items(): cmd += ['-p', k, str(v)]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+@pytest.mark.parametrize('family', ['llama', 'qwen2', 'gpt_neox'])
+def test_endpoints_exact_per_family(byo, family):
+    "L(0) is the base's loss bit for bit, L(1) the separately loaded checkpoint's within 1e-6, and the base is restored."
+    R = byo['root']
+    base = load_model(R / f'{family}-base')
+    tok, _ = model_tokenizer(base, R / f'{family}-base')       # the gpt_neox checkpoint has none: the base's is used
+    T, info = checkpoint_vector(base, R / f'{family}-ft')
+    sets, _, _ = report_sets('sums', tok, 16, 16, task_data=byo['jsonl'], general_data=byo['general'], chat_template=False)
+    before = {n: p.detach().clone() for n, p in base.named_parameters()}
+    res = Results(R / f'{family}-sweep.json', dict(t=family))
+    sweep(base, T, sets, tok, [0.0, 0.5, 1.0], res, progress=False)
+    assert all(torch.equal(p, before[n]) for n, p in base.named_parameters())
+    ref0, ref1 = evaluate(load_model(R / f'{family}-base'), sets, tok), evaluate(load_model(R / f'{family}-ft'), sets, tok)
+    for n in sets:
+        a, L = curve(res, n)
+        assert L[a == 0][0] == ref0[n]['loss']
+        assert abs(L[a == 1][0] - ref1[n]['loss']) <= 1e-6, (n, L[a == 1][0], ref1[n]['loss'])
+        assert abs(L[a == 1][0] - L[a == 0][0]) > 1e-4                  # the checkpoint really differs from the base
+    assert info['dtype'] == ('bfloat16' if family == 'llama' else 'float32') and (info['shards'] > 1) == (family == 'qwen2')
+
+def test_streamed_vector_memory(byo, tmp_path):
+    "Building T from sharded checkpoints holds T plus at most about one shard beyond it (RssAnon, measured)."
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=2048, hidden_size=512, intermediate_size=1408, num_hidden_layers=4, num_attention_heads=8)
+    m = LlamaForCausalLM(cfg); m.save_pretrained(tmp_path / 'b', max_shard_size='12MB')
+    with torch.no_grad():
+        for p in m.parameters(): p.add_(1e-3)
+    m.save_pretrained(tmp_path / 'f', max_shard_size='12MB'); del m
+    base = load_model(tmp_path / 'b')
+    shards = sorted((tmp_path / 'f').glob('*.safetensors'))
+    largest = max(f.stat().st_size for f in shards)
+    with PeakMemory() as pk: T, info = checkpoint_vector(base, tmp_path / 'f')
+    t_bytes = 4 * T.numel()
+    assert len(shards) >= 4 and info['shards'] == len(shards)
+    assert pk.delta - t_bytes <= 1.5 * largest, (pk.delta / 2**20, t_bytes / 2**20, largest / 2**20)
+
+def test_answer_only_scoring_hand_count(byo):
+    "prompt/completion scores the completion and end of text; a conversation scores its assistant turns: counted by hand."
+    tok = byo['tok']
+    xs, _ = load_examples(byo['jsonl'], tok, chat_template=False)
+    from sitv.data import encode
+    ids, labels = encode(xs[0], tok)                          # 'Q: What is 0 plus 0? A:' + ' 0'
+    assert [tok.decode([l]) for l in labels if l != -100] == [' ', '0', '</s>']     # this BPE splits ' 0' into two tokens
+    cx, info = load_examples(byo['chat'], tok)
+    assert info['format'] == 'messages'
+    ids, labels = encode(cx[0], tok)                          # user 'What is 0 plus 0?', assistant '0'
+    scored = [tok.convert_ids_to_tokens(l) for l in labels if l != -100]
+    assert scored == ['0', '<|end|>'], scored                 # the answer and its end-of-turn token, nothing of the user turn
+    assert tok.decode(ids) == '<|user|>What is 0 plus 0?<|end|><|assistant|>0<|end|>'
+
+def test_sweep_report_on_your_checkpoint_and_files(byo, tmp_path):
+    "The acceptance command: base, a bf16 checkpoint from a plain loop, a JSONL task file and a text file of general data."
+    R = byo['root']
+    r = papermill('sweep.ipynb', tmp_path / 'o.ipynb', tmp_path, model=R / 'llama-base', finetuned=f"{R / 'llama-ft'},{R / 'llama-ft2'}",
+                  task_data=byo['jsonl'], general_data=byo['general'], alpha_step=0.25, n_boot=50, refine_tol=0, out_dir=tmp_path / 'r')
+    assert r.returncode == 0, r.stderr[-3000:]
+    nb = json.loads((tmp_path / 'o.ipynb').read_text()); text = text_of(nb)
+    assert 'bit-equal: True' in text and 'within 1e-06 nats: True' in text and 'fingerprint' in text and '(unchanged)' in text
+    assert 'T was not trained by this report' in text and 'stored as bfloat16' in text
+    assert str(byo['jsonl']) in text and str(byo['general']) in text and 'sha256' in text and 'eval: 40 of 64 asked (the data has 40)' in text
+    assert len(outputs(nb, 'image/png')) >= 4
+    files = sorted((tmp_path / 'r').glob('sweep-sums-*.json'))
+    main = [p for p in files if re.fullmatch(r'sweep-sums-[0-9a-f]{10}\.json', p.name)]
+    assert len(main) == 1 and any(p.stem.endswith('-rep1') for p in files)       # the second checkpoint is a replicate
+    cfg = json.loads(main[0].read_text())['config']
+    assert cfg['vector']['kind'] == 'checkpoint' and cfg['data']['sums']['format'] == 'prompt_completion' and 'ft_steps' not in cfg
+    assert not (tmp_path / '.sitv-cache').exists()
+
+def test_sweep_report_chat_data_sharded_qwen(byo, tmp_path):
+    "A sharded Qwen2 checkpoint on conversations (chat template, assistant turns scored) and CSV general text; one checkpoint: no replicates."
+    R = byo['root']
+    r = papermill('sweep.ipynb', tmp_path / 'o.ipynb', tmp_path, model=R / 'qwen2-base', finetuned=R / 'qwen2-ft', task='chat',
+                  task_data=byo['chat'], general_data=byo['csv'], alpha_step=0.5, n_boot=50, refine_tol=0, n_null=0, out_dir=tmp_path / 'r')
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = text_of(json.loads((tmp_path / 'o.ipynb').read_text()))
+    assert 'messages, chat template' in text and 'scoring answers only' in text and 'One task vector and no replicates' in text
+    assert 'within 1e-06 nats: True' in text and '6 shard(s)' in text
+
+def test_lora_report_on_your_adapter_alone(byo, tmp_path):
+    "`-p adapter DIR` alone: the base from adapter_config.json, every section on that adapter, α = 1 equal to peft's merge."
+    r = papermill('lora.ipynb', tmp_path / 'l.ipynb', tmp_path, adapter=byo['root'] / 'llama-lora', alpha_step=0.5, extract_rank=2,
+                  finetuned=byo['root'] / 'llama-ft', out_dir=tmp_path / 'r')
+    assert r.returncode == 0, r.stderr[-3000:]
+    nb = json.loads((tmp_path / 'l.ipynb').read_text()); text = text_of(nb)
+    assert f"your adapter `{byo['root'] / 'llama-lora'}`" in text and 'not trained here' in text
+    assert "against peft's fp32 merged model: largest gap" in text and '(≤ 1e-06: True)' in text
+    assert 'float16 − float32' in text and 'your checkpoint' in text and len(outputs(nb, 'image/png')) >= 3
+
+def test_bad_inputs_stop_before_any_work(byo, tmp_path):
+    "A checkpoint of another architecture and a data file without the fields fail with their message; nothing is written or trained."
+    R = byo['root']
+    r = papermill('sweep.ipynb', tmp_path / 'o.ipynb', tmp_path, model=R / 'llama-base', finetuned=R / 'qwen2-ft', out_dir=tmp_path / 'r')
+    assert r.returncode != 0 and 'the base model is llama' in r.stdout + r.stderr
+    (tmp_path / 'q.jsonl').write_text('{"question": "a", "answer": "b"}\n')
+    r = papermill('sweep.ipynb', tmp_path / 'o2.ipynb', tmp_path, task_data=tmp_path / 'q.jsonl', out_dir=tmp_path / 'r')
+    assert r.returncode != 0 and "q.jsonl: no 'text', 'prompt' + 'completion' or 'messages' field" in r.stdout + r.stderr
+    r = papermill('sweep.ipynb', tmp_path / 'o3.ipynb', tmp_path, model=R / 'llama-base', adapter=R / 'llama-lora', finetuned=R / 'llama-ft')
+    assert r.returncode != 0 and 'give finetuned or adapter, not both' in r.stdout + r.stderr
+    assert not (tmp_path / 'r').exists() or not list((tmp_path / 'r').iterdir())
+
+def test_mismatched_tokenizer_is_named(byo, tmp_path):
+    "A byte tokenizer beside a Qwen2 config loads as the wrong class; the check says what is wrong instead of 'no scored tokens'."
+    from sitv.model import byte_tokenizer
+    import shutil
+    shutil.copytree(byo['root'] / 'qwen2-base', tmp_path / 'q', ignore=shutil.ignore_patterns('tokenizer*', 'chat_template*'))
+    byte_tokenizer().save_pretrained(tmp_path / 'q')
+    base = load_model(tmp_path / 'q')
+    with pytest.raises((ValueError, OSError)) as e: model_tokenizer(base, tmp_path / 'q')
+    assert 'tokenizer' in str(e.value)
+    tok, info = model_tokenizer(base, tmp_path / 'q', tokenizer=byo['root'] / 'qwen2-base')   # the right one, given explicitly
+    assert info['cls'] == 'Qwen2Tokenizer' and info['entries'] >= len(byo['tok']) and info['sample_tokens'] > 0
+
+def test_vector_file_and_adapter_sources(byo):
+    "A saved task vector and an adapter come back through the same loader; an adapter on a base of other shapes is refused."
+    R = byo['root']
+    base = load_model(R / 'llama-base')
+    T, _ = checkpoint_vector(base, R / 'llama-ft')
+    T.save(R / 'T.safetensors')
+    T2, info = load_vector(base, R / 'T.safetensors', R / 'llama-base')
+    assert info['kind'] == 'file' and T2.max_abs_diff(T) == 0
+    dW, ainfo = load_vector(base, R / 'llama-lora', R / 'llama-base')
+    assert ainfo['kind'] == 'adapter' and ainfo['adapter_base'] == str(R / 'llama-base') and len(dW) == 14
+    with pytest.raises(ValueError, match="recorded base .* is llama"):                     # same shapes, another family
+        load_vector(load_model(R / 'qwen2-base'), R / 'llama-lora', R / 'qwen2-base')
+    from byo import config
+    from transformers import LlamaForCausalLM
+    torch.manual_seed(7); LlamaForCausalLM(config('llama', 320)).save_pretrained(R / 'llama-other')               # same family, other weights
+    _, oinfo = load_vector(load_model(R / 'llama-other'), R / 'llama-lora', R / 'llama-other')
+    assert oinfo['base_match'] is False and 'differ' in oinfo['base_note']
+    assert ainfo['base_match'] is True
