@@ -9,7 +9,8 @@ __all__ = ['FORMATS', 'SAMPLE', 'TOKENIZER_FILES', 'read_rows', 'chat_parts', 'd
            'file_hash', 'take_splits', 'sizes_note', 'check_lengths', 'check_tokenizer', 'model_tokenizer',
            'vector_kind', 'local_folder', 'check_same_architecture', 'check_shapes', 'stored_names', 'open_checkpoint',
            'checkpoint_vector', 'adapter_base', 'adapter_vector', 'adapter_base_match', 'load_vector',
-           'preflight_vector', 'model_provenance', 'describe', 'report_inputs', 'report_sets', 'scores_answers_only']
+           'preflight_vector', 'model_provenance', 'describe', 'report_inputs', 'eval_set', 'report_sets',
+           'scores_answers_only', 'slot_name', 'slot_vector', 'vector_note', 'common_support']
 
 # %% ../nbs/sources.ipynb #d3a7f0fd
 import hashlib, json, math, os
@@ -415,43 +416,93 @@ def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data
     if task == 'general': raise ValueError("the task cannot be called 'general' (the name of the general eval set): pass task=")
     return task, model
 
-# %% ../nbs/sources.ipynb #be4cf7bb
+# %% ../nbs/sources.ipynb #d8c6df86
+def eval_set(name:str, tok, # the set's name (a built-in task or 'general' when `src` is None) and the tokenizer
+             n:int, # texts wanted (fewer if your data has fewer)
+             src=None, # your data file or folder; None: the built-in grammar called `name`
+             data_seed:int=0, context:int=None, chat_template='auto', split:str=None, **fields): # as for `report_sets`
+    "`(examples, provenance)` of one eval set: all of your data up to `n`, or `n` built-in texts."
+    from sitv.data import make_split, get_task
+    if _given(src):
+        xs, info = load_examples(src, tok, chat_template=chat_template, split=split, **fields)
+        parts, sizes = take_splits(xs, {'eval': n}, by_hash=False)
+        out, info = parts['eval'], dict(info, sizes=sizes, note=sizes_note(sizes), builtin=False)
+    else:
+        spec = get_task(name)
+        out = make_split(name, 'eval', n, data_seed)
+        info = dict(source=f'built-in {name}', format='prompt_completion' if spec.answer_only else 'text', builtin=True,
+                    description=spec.description, examples=len(out), data_seed=data_seed, note='')
+    info['lengths'] = {name: check_lengths(out, tok, context=context, name=f'{name} eval data')}
+    return out, info
+
 def report_sets(task:str, tok, # the task's name and the tokenizer
                 n_task_eval:int=64, n_general_eval:int=128, # eval texts per set (fewer if the data has fewer)
                 task_data=None, general_data=None, # your files (None: the built-in grammars)
                 train:bool=False, n_train:int=512, # also a training split of `task_data` (sitv fine-tunes on it)
-                n_val:int=0, # also a validation split (for choosing α)
+                n_val:int=0, # also a validation split (for choosing α), as set '<task>:val'
                 data_seed:int=0, # which built-in texts
                 context:int=None, # the model's positions: longer texts are refused
                 chat_template='auto', split:str=None, **fields): # as for `load_examples`
     "`(sets, train_examples, data)`: eval sets {'general', task}, training examples (or None: built-in) and each source's provenance."
-    from sitv.data import make_split, get_task
+    from sitv.data import make_split
+    kw = dict(data_seed=data_seed, context=context, chat_template=chat_template, split=split, **fields)
     sets, data, train_ex = {}, {}, None
-    for name, src, n in (('general', general_data, n_general_eval), (task, task_data, n_task_eval)):
-        if _given(src):
-            xs, info = load_examples(src, tok, chat_template=chat_template, split=split, **fields)
-            want = {'train': n_train, 'eval': n} if (train and name == task) else {'eval': n}
-            if n_val and name == task: want['val'] = n_val
-            parts, sizes = take_splits(xs, want, by_hash=len(want) > 1)
-            if train and name == task:
-                train_ex = parts['train']
-                if not train_ex: raise ValueError(f'{src}: no example falls in the train split ({len(xs)} examples): give more data or a fine-tuned model')
-            if n_val and name == task: sets[f'{name}:val'] = parts['val']
-            sets[name] = parts['eval']
-            if len(sets[name]) < 2: raise ValueError(f'{src}: {len(sets[name])} eval text(s) after splitting {len(xs)} examples; at least two are needed')
-            data[name] = dict(info, sizes=sizes, note=sizes_note(sizes), builtin=False)
-        else:
-            spec = get_task(name)
-            sets[name] = make_split(name, 'eval', n, data_seed)
-            if n_val and name == task: sets[f'{name}:val'] = make_split(name, 'val', n_val, data_seed)
-            data[name] = dict(source=f'built-in {name}', format='prompt_completion' if spec.answer_only else 'text', builtin=True,
-                              description=spec.description, examples=len(sets[name]), data_seed=data_seed, note='')
-    for name, xs in sets.items():
-        base_name = name.split(':')[0]
-        data[base_name].setdefault('lengths', {})[name] = check_lengths(xs, tok, context=context, name=f'{base_name} eval data')
-    if train_ex: data[task]['lengths']['train'] = check_lengths(train_ex, tok, max_len=128, context=context, name=f'{task} training data')
+    sets['general'], data['general'] = eval_set('general', tok, n_general_eval, general_data, **kw)
+    if _given(task_data) and (train or n_val):          # your data split by hash: train / val / eval, disjoint
+        xs, info = load_examples(task_data, tok, chat_template=chat_template, split=split, **fields)
+        want = {**({'train': n_train} if train else {}), **({'val': n_val} if n_val else {}), 'eval': n_task_eval}
+        parts, sizes = take_splits(xs, want)
+        if train and not parts['train']: raise ValueError(f'{task_data}: no example falls in the train split ({len(xs)} examples): give more data or a fine-tuned model')
+        if len(parts['eval']) < 2: raise ValueError(f"{task_data}: {len(parts['eval'])} eval text(s) after splitting {len(xs)} examples; at least two are needed")
+        sets[task], train_ex = parts['eval'], parts.get('train')
+        if n_val: sets[f'{task}:val'] = parts['val']
+        data[task] = dict(info, sizes=sizes, note=sizes_note(sizes), builtin=False, lengths={})
+        for k_, xs_ in parts.items():
+            data[task]['lengths'][k_] = check_lengths(xs_, tok, max_len=128 if k_ == 'train' else 256, context=context, name=f'{task} {k_} data')
+    else:
+        sets[task], data[task] = eval_set(task, tok, n_task_eval, task_data, **kw)
+        if n_val: sets[f'{task}:val'] = make_split(task, 'val', n_val, data_seed)
     return sets, train_ex, data
 
 def scores_answers_only(info:dict): # a source's provenance from `report_sets`
     "True when only part of each text is scored (answers, completions, assistant turns)."
     return info['format'] in ('prompt_completion', 'messages')
+
+# %% ../nbs/sources.ipynb #9bbfe651
+def slot_name(task=None, finetuned=None, adapter=None): # one slot's parameters
+    "The name a slot's vector is shown under."
+    if _given(task): return str(task)
+    src = finetuned if _given(finetuned) else adapter
+    if not _given(src): raise ValueError('a slot needs a task, a finetuned checkpoint or an adapter')
+    p = Path(str(src)); return p.stem if p.suffix == '.safetensors' else p.name
+
+def slot_vector(base, model, # the live base model and what it was loaded from
+                task=None, finetuned=None, adapter=None, # one slot: a built-in task (fine-tuned here) or your vector
+                finetune_args:dict=None, # steps, batch_size, lr, seed, data_seed, n_train, dtype, device for sitv's fine-tune
+                examples:list=None, progress:bool=False): # your training examples for sitv's fine-tune
+    "`(TaskVector, info)` for one slot of a report."
+    if _given(finetuned) and _given(adapter): raise ValueError(f'slot {slot_name(task, finetuned, adapter)}: give finetuned or adapter, not both')
+    if _given(finetuned): return load_vector(base, finetuned, model, progress=progress)
+    if _given(adapter): return load_vector(base, adapter, model)
+    from sitv.finetune import finetune
+    ft, info = finetune(model, task, **(finetune_args or {}), examples=examples, progress=progress)
+    tv = TaskVector.from_models(base, ft, source=f'{task} fine-tune {info["key"]}'); del ft
+    return tv, dict(kind='fine-tune', key=info['key'], cached=info['cached'], history=info['history'], train_seconds=info['train_seconds'])
+
+def vector_note(info:dict): # the second value of `slot_vector` / `load_vector`
+    "A short Markdown description of where a vector came from."
+    if info['kind'] == 'fine-tune': return f"{'cached' if info['cached'] else 'trained'} sitv fine-tune `{info['key']}`"
+    if info['kind'] == 'checkpoint': return f"your checkpoint `{info['path']}` (stored as {info['dtype']}, streamed)"
+    if info['kind'] == 'adapter': return f"your adapter `{info['path']}` (rank {info['r']}; {info['base_note']})"
+    return f"your task-vector file `{info['path']}` (sha256 `{info['sha256']}`)"
+
+# %% ../nbs/sources.ipynb #7d5725e0
+def common_support(tvs:list, base_model): # task vectors over the same base, possibly over different parameters
+    "The vectors over the union of their parameters (zeros where a vector does not move one), comparable by cosine and summable."
+    params = dict(base_model.named_parameters())
+    for tv in tvs:
+        if fingerprint(params, tv.names) != tv.base_fingerprint: raise ValueError(f'{tv.source or "a task vector"} does not belong to this base model')
+    names = list(dict.fromkeys(n for tv in tvs for n in tv.names))
+    if all(tv.names == names for tv in tvs): return list(tvs)
+    fp = fingerprint(params, names)
+    return [TaskVector({n: tv.deltas[n] if n in tv.deltas else torch.zeros(params[n].shape) for n in names}, fp, tv.dtype, tv.source) for tv in tvs]

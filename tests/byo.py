@@ -48,10 +48,11 @@ def base_model(family, folder, tok, seed=0):
 def plain_finetune(base_folder, out, tok, texts, steps=8, lr=3e-3, seed=0, dtype=None, shard=None, with_tokenizer=True):
     "A plain torch loop (AdamW on the model's own loss), saved by save_pretrained: in `dtype`, in shards of `shard`."
     from transformers import AutoModelForCausalLM
+    import random
     torch.manual_seed(seed)
+    texts = random.Random(seed).sample(list(texts), len(texts))       # the seed changes the batch order
     m = AutoModelForCausalLM.from_pretrained(base_folder)
     opt = torch.optim.AdamW(m.parameters(), lr=lr)
-    enc = tok(texts[:16], return_tensors='pt', padding=True) if tok.pad_token else None
     m.train()
     for step in range(steps):
         for t in texts[step % 4::4][:4]:
