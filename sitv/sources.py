@@ -9,8 +9,8 @@ __all__ = ['FORMATS', 'SAMPLE', 'TOKENIZER_FILES', 'read_rows', 'chat_parts', 'd
            'file_hash', 'take_splits', 'sizes_note', 'check_lengths', 'check_tokenizer', 'model_tokenizer',
            'vector_kind', 'local_folder', 'check_same_architecture', 'check_shapes', 'stored_names', 'open_checkpoint',
            'checkpoint_vector', 'adapter_base', 'adapter_vector', 'adapter_base_match', 'load_vector',
-           'preflight_vector', 'model_provenance', 'describe', 'report_inputs', 'eval_set', 'report_sets',
-           'scores_answers_only', 'slot_name', 'slot_vector', 'vector_note', 'common_support']
+           'preflight_vector', 'model_provenance', 'describe', 'slot_name', 'report_inputs', 'eval_set', 'report_sets',
+           'scores_answers_only', 'slot_vector', 'vector_note', 'common_support']
 
 # %% ../nbs/sources.ipynb #d3a7f0fd
 import hashlib, json, math, os
@@ -402,6 +402,13 @@ def describe(prov:dict): # a provenance dict
 # %% ../nbs/sources.ipynb #10f23c06
 def _given(x): return x not in (None, '', 'None')
 
+def slot_name(task=None, finetuned=None, adapter=None): # one slot's parameters
+    "The name a slot's vector is shown under."
+    if _given(task): return str(task)
+    src = finetuned if _given(finetuned) else adapter
+    if not _given(src): raise ValueError('a slot needs a task, a finetuned checkpoint or an adapter')
+    p = Path(str(src)); return p.stem if p.suffix == '.safetensors' else p.name
+
 def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data=None): # a report's parameters
     "`(task, model)`: the names a report runs under, resolved from what was given."
     if _given(finetuned) and _given(adapter): raise ValueError('give finetuned or adapter, not both: each defines T')
@@ -412,7 +419,10 @@ def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data
             model = adapter_base(adapter)
             if model is None: raise ValueError(f'the adapter {adapter} does not name its base (base_model_name_or_path): pass model=')
     model = model if _given(model) else SHIPPED
-    task = task if _given(task) else (Path(str(task_data)).stem if _given(task_data) else 'qa')
+    if not _given(task):
+        own = finetuned if _given(finetuned) else adapter
+        task = (Path(str(task_data)).stem if _given(task_data) else
+                slot_name(None, str(own).split(',')[0].strip()) if _given(own) else 'qa')
     if task == 'general': raise ValueError("the task cannot be called 'general' (the name of the general eval set): pass task=")
     return task, model
 
@@ -468,14 +478,7 @@ def scores_answers_only(info:dict): # a source's provenance from `report_sets`
     "True when only part of each text is scored (answers, completions, assistant turns)."
     return info['format'] in ('prompt_completion', 'messages')
 
-# %% ../nbs/sources.ipynb #9bbfe651
-def slot_name(task=None, finetuned=None, adapter=None): # one slot's parameters
-    "The name a slot's vector is shown under."
-    if _given(task): return str(task)
-    src = finetuned if _given(finetuned) else adapter
-    if not _given(src): raise ValueError('a slot needs a task, a finetuned checkpoint or an adapter')
-    p = Path(str(src)); return p.stem if p.suffix == '.safetensors' else p.name
-
+# %% ../nbs/sources.ipynb #f6eebc04
 def slot_vector(base, model, # the live base model and what it was loaded from
                 task=None, finetuned=None, adapter=None, # one slot: a built-in task (fine-tuned here) or your vector
                 finetune_args:dict=None, # steps, batch_size, lr, seed, data_seed, n_train, dtype, device for sitv's fine-tune
