@@ -409,7 +409,8 @@ def slot_name(task=None, finetuned=None, adapter=None): # one slot's parameters
     if not _given(src): raise ValueError('a slot needs a task, a finetuned checkpoint or an adapter')
     p = Path(str(src)); return p.stem if p.suffix == '.safetensors' else p.name
 
-def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data=None): # a report's parameters
+def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data=None, # a report's parameters
+                  name_from_vector:bool=False): # with no task and no task_data, name the task after your checkpoint or adapter (else 'qa', built-in data)
     "`(task, model)`: the names a report runs under, resolved from what was given."
     if _given(finetuned) and _given(adapter): raise ValueError('give finetuned or adapter, not both: each defines T')
     if _given(adapter):
@@ -422,7 +423,7 @@ def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data
     if not _given(task):
         own = finetuned if _given(finetuned) else adapter
         task = (Path(str(task_data)).stem if _given(task_data) else
-                slot_name(None, str(own).split(',')[0].strip()) if _given(own) else 'qa')
+                slot_name(None, str(own).split(',')[0].strip()) if _given(own) and name_from_vector else 'qa')
     if task == 'general': raise ValueError("the task cannot be called 'general' (the name of the general eval set): pass task=")
     return task, model
 

@@ -169,3 +169,54 @@ def test_vector_file_and_adapter_sources(byo):
     _, oinfo = load_vector(load_model(R / 'llama-other'), R / 'llama-lora', R / 'llama-other')
     assert oinfo['base_match'] is False and 'differ' in oinfo['base_note']
     assert ainfo['base_match'] is True
+
+def test_composition_two_checkpoints_and_a_mix(byo, tmp_path):
+    "Two checkpoints on their own texts; then a built-in task beside an adapter (mixed sources, different supports)."
+    R = byo['root']
+    r = papermill('composition.ipynb', tmp_path / 'c.ipynb', tmp_path, model=R / 'llama-base', finetuned1=R / 'llama-ft', finetuned2=R / 'llama-ft2',
+                  task_data1=byo['jsonl'], general_data=byo['general'], coef_step=0.5, out_dir=tmp_path / 'r')
+    assert r.returncode == 0, r.stderr[-3000:]
+    nb = json.loads((tmp_path / 'c.ipynb').read_text()); text = text_of(nb)
+    assert "`llama-ft`: ‖T1‖" in text and 'your checkpoint' in text and 'no eval texts for llama-ft2' in text and str(byo['jsonl']) in text
+    assert len(outputs(nb, 'image/png')) >= 2
+    doc = json.loads(next((tmp_path / 'r').glob('composition-llama-ft-llama-ft2-*.json')).read_text())
+    assert len(doc['points']) == 25 and set(doc['points'][0]['metrics']) >= {'general', 'llama-ft'}
+    r = papermill('composition.ipynb', tmp_path / 'c2.ipynb', tmp_path, model=R / 'llama-base', task1='qa', adapter2=R / 'llama-lora',
+                  coef_min=-1.0, coef_max=1.0, coef_step=1.0, ft_steps=5, n_train=32, n_general_eval=16, n_task_eval=16, out_dir=tmp_path / 'r2')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'your adapter' in text_of(json.loads((tmp_path / 'c2.ipynb').read_text()))
+
+def test_tsv_three_checkpoints_with_names(byo, tmp_path):
+    "Three plain-loop checkpoints named after built-in tasks (their eval texts), merged; two plain peft adapters in peft's comparison."
+    R = byo['root']
+    plain_finetune(R / 'llama-base', R / 'llama-ft3', byo['tok'], LINES, seed=2)
+    plain_peft_adapter(R / 'llama-base', R / 'llama-lora2', byo['tok'], LINES, seed=1)
+    r = papermill('tsv.ipynb', tmp_path / 't.ipynb', tmp_path, model=R / 'llama-base', finetuned=f"{R / 'llama-ft'},{R / 'llama-ft2'},{R / 'llama-ft3'}",
+                  names='qa,sentiment_positive,instruction_following', adapters=f"{R / 'llama-lora'},{R / 'llama-lora2'}", n_val=8, n_task_eval=16,
+                  n_general_eval=16, merge_alpha_step=0.5, sweep_step=0.5, out_dir=tmp_path / 'r')
+    assert r.returncode == 0, r.stderr[-3000:]
+    nb = json.loads((tmp_path / 't.ipynb').read_text()); text = text_of(nb)
+    assert text.count('your checkpoint') >= 3 and '`sentiment_positive` (‖T‖' in text and 'Σ ΔW as a task vector (sitv)' in text
+    assert 'best mean gain on the eval split' in text and len(outputs(nb, 'image/png')) >= 4
+    r = papermill('tsv.ipynb', tmp_path / 't2.ipynb', tmp_path, model=R / 'llama-base', finetuned=f"{R / 'llama-ft'},{R / 'llama-ft2'}", names='mine,theirs')
+    assert r.returncode != 0 and "no eval data for 'mine'" in r.stdout + r.stderr
+
+def test_geometry_on_your_checkpoint(byo, tmp_path):
+    "`-p finetuned FT` on your general texts: the Fisher, curvature (at θ_ft written into the base) and plane sections run."
+    R = byo['root']
+    r = papermill('geometry.ipynb', tmp_path / 'g.ipynb', tmp_path, model=R / 'llama-base', finetuned=R / 'llama-ft', general_data=byo['general'],
+                  n_eval=6, n_geo=2, n_random=1, fisher_draws=2, geo_steps=1, shoot_solves=1, n_hutchinson=2, kl_alphas='0.1,1',
+                  curv_alphas='0,1', out_dir=tmp_path / 'r')
+    assert r.returncode == 0, r.stderr[-3000:]
+    nb = json.loads((tmp_path / 'g.ipynb').read_text()); text = text_of(nb)
+    assert 'T: your checkpoint' in text and str(byo['general']) in text and 'T (llama-ft)' in text and 'θ_ft (llama-ft)' in text
+    assert len(outputs(nb, 'image/png')) >= 3
+    assert json.loads(next((tmp_path / 'r').glob('geometry-llama-ft-random-general-*.json')).read_text())['config']['vector']
+
+def test_symmetries_on_your_checkpoints(byo, tmp_path):
+    R = byo['root']
+    r = papermill('symmetries.ipynb', tmp_path / 's.ipynb', tmp_path, model=R / 'llama-base', finetuned_a=R / 'llama-ft', finetuned_b=R / 'llama-ft2',
+                  general_data=byo['general'], n_eval=8)
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = text_of(json.loads((tmp_path / 's.ipynb').read_text()))
+    assert 'fine-tune a: llama-ft; fine-tune b: llama-ft2' in text and 'cos(T_a, T_b) as fine-tuned' in text
