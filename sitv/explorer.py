@@ -47,7 +47,9 @@ def at(results, # a result file
 def prompt_for(task:str, # a task name or 'general'
                data_seed:int=0, # which eval texts
                n_words:int=5): # words of the text to start from when the task has no prompt
-    "A prompt from the task's eval split."
+    "A prompt from the task's eval split (a neutral one for your own data, which has no built-in split)."
+    from sitv.data import DATASETS
+    if task not in DATASETS: return 'The'
     ex = make_split(task, 'eval', 1, data_seed)[0]
     return ex.prompt or ' '.join(ex.target.split()[:n_words])
 
@@ -56,6 +58,14 @@ def rebuild_task_vector(summary:dict, # a sweep summary (its `config` records th
     "T of a sweep report recomputed from its recorded settings (cached fine-tuning); refuses a different fine-tune."
     c = summary['config']
     base = base if base is not None else load_model(c['model'])
+    if c.get('vector'):              # your checkpoint, adapter or vector file: read again from where the report read it
+        from sitv.core import fingerprint
+        from sitv.sources import load_vector
+        tv, _ = load_vector(base, c['vector']['source'], c['model'])
+        if fingerprint(tv.deltas) != c['vector']['fingerprint']:
+            raise ValueError(f"{c['vector']['source']} no longer holds the vector the report swept (fingerprint {fingerprint(tv.deltas)}, "
+                             f"recorded {c['vector']['fingerprint']})")
+        return tv
     ft, info = finetune(c['model'], summary['task'], steps=c['ft_steps'], batch_size=c['ft_batch_size'], lr=c['ft_lr'], seed=c['seed'],
                         data_seed=c['data_seed'], n_train=c['n_train'], dtype=getattr(torch, c.get('dtype', 'float32')),
                         device=c.get('device', 'cpu'), progress=False)

@@ -9,8 +9,8 @@ __all__ = ['FORMATS', 'SAMPLE', 'TOKENIZER_FILES', 'read_rows', 'chat_parts', 'd
            'file_hash', 'take_splits', 'sizes_note', 'check_lengths', 'check_tokenizer', 'model_tokenizer',
            'vector_kind', 'local_folder', 'check_same_architecture', 'check_shapes', 'stored_names', 'open_checkpoint',
            'checkpoint_vector', 'adapter_base', 'adapter_vector', 'adapter_base_match', 'load_vector',
-           'preflight_vector', 'model_provenance', 'describe', 'slot_name', 'report_inputs', 'eval_set', 'report_sets',
-           'scores_answers_only', 'slot_vector', 'vector_note', 'common_support']
+           'preflight_vector', 'model_provenance', 'describe', 'slot_name', 'distinct_names', 'report_inputs',
+           'eval_set', 'report_sets', 'scores_answers_only', 'slot_vector', 'vector_note', 'common_support']
 
 # %% ../nbs/sources.ipynb #d3a7f0fd
 import hashlib, json, math, os
@@ -408,6 +408,17 @@ def slot_name(task=None, finetuned=None, adapter=None): # one slot's parameters
     src = finetuned if _given(finetuned) else adapter
     if not _given(src): raise ValueError('a slot needs a task, a finetuned checkpoint or an adapter')
     p = Path(str(src)); return p.stem if p.suffix == '.safetensors' else p.name
+
+def distinct_names(names:list, specs:list): # names from `slot_name`, and the paths they came from (None for built-in tasks)
+    "Names made distinct by as many parent folders as needed ('run1/checkpoint-400', 'run2/checkpoint-400')."
+    out = list(names)
+    for depth in range(2, 8):
+        dup = {n for n in out if out.count(n) > 1}
+        if not dup: break
+        for i, (n, sp) in enumerate(zip(out, specs)):
+            if n in dup and sp is not None: out[i] = '/'.join(Path(str(sp)).parts[-depth:])
+    if len(set(out)) < len(out): raise ValueError(f'two vectors have the same name: {out} (pass task/names)')
+    return out
 
 def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data=None, # a report's parameters
                   name_from_vector:bool=False): # with no task and no task_data, name the task after your checkpoint or adapter (else 'qa', built-in data)

@@ -220,3 +220,15 @@ def test_symmetries_on_your_checkpoints(byo, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     text = text_of(json.loads((tmp_path / 's.ipynb').read_text()))
     assert 'fine-tune a: llama-ft; fine-tune b: llama-ft2' in text and 'cos(T_a, T_b) as fine-tuned' in text
+
+def test_explorer_rebuilds_your_vector(byo):
+    "The explorer reads T of a run on your checkpoint from the checkpoint again, and refuses one that changed since."
+    from sitv.explorer import prompt_for, rebuild_task_vector
+    R = byo['root']
+    base = load_model(R / 'llama-base')
+    T, _ = checkpoint_vector(base, R / 'llama-ft')
+    cfg = dict(model=str(R / 'llama-base'), vector=dict(kind='checkpoint', source=str(R / 'llama-ft'), fingerprint=fingerprint(T.deltas)))
+    assert rebuild_task_vector(dict(task='sums', config=cfg), base).max_abs_diff(T) == 0
+    with pytest.raises(ValueError, match='no longer holds the vector'):
+        rebuild_task_vector(dict(task='sums', config={**cfg, 'vector': {**cfg['vector'], 'fingerprint': '0' * 16}}), base)
+    assert prompt_for('sums') == 'The' and prompt_for('qa').startswith('Q:')

@@ -2,7 +2,7 @@
 import json, re, subprocess, sys
 from pathlib import Path
 import pytest
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 import torch
 from sitv.data import make_split
@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def gpt2_folder(tmp_path_factory):
     bpe = Tokenizer(models.BPE(unk_token='<unk>'))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()      # without it decode() returns 'Ġ'-marked pieces, which sitv's tokenizer check refuses
     trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=['<unk>', '</s>'], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator([e.text for e in make_split('general', 'train', 300) + make_split('qa', 'train', 100)], trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token='</s>', unk_token='<unk>')
