@@ -10,7 +10,8 @@ __all__ = ['FORMATS', 'SAMPLE', 'TOKENIZER_FILES', 'read_rows', 'chat_parts', 'd
            'vector_kind', 'local_folder', 'check_same_architecture', 'check_shapes', 'stored_names', 'open_checkpoint',
            'checkpoint_vector', 'adapter_base', 'adapter_vector', 'adapter_base_match', 'load_vector',
            'preflight_vector', 'model_provenance', 'describe', 'slot_name', 'distinct_names', 'report_inputs',
-           'eval_set', 'report_sets', 'scores_answers_only', 'slot_vector', 'vector_note', 'common_support']
+           'eval_set', 'report_sets', 'scores_answers_only', 'slot_vector', 'vector_note', 'common_support',
+           'provenance_record']
 
 # %% ../nbs/sources.ipynb #d3a7f0fd
 import hashlib, json, math, os
@@ -132,17 +133,17 @@ def load_examples(path, # data file or save_to_disk folder
     if chat_template is True and fmt != 'text' and (tok is None or not getattr(tok, 'chat_template', None)):
         raise ValueError(f'{p}: chat_template=True but the tokenizer has no chat template')
     plain_text = FORMATS.get(p.suffix.lower()) == 'text'
-    out, seen, blank, dup = [], set(), 0, 0
+    out, seen, blank, dup, rows = [], set(), 0, 0, {}
     for i, row in enumerate(ds):
         where = f'{p}, line {i + 1}' if p.is_file() and p.suffix.lower() in ('.jsonl', '.txt', '.text', '.md') else f'{p}, row {i}'
         if plain_text and not row['text'].strip(): blank += 1; continue
         cat = str(row.get(category_field) or p.stem)
         ex = row_example(row, fmt, where, tok, chat, **fields, category=cat)
         if ex.text in seen: dup += 1; continue
-        seen.add(ex.text); out.append(ex)
+        seen.add(ex.text); out.append(ex); rows[ex.text] = where
     if len(out) < 2: raise ValueError(f'{p}: {len(out)} distinct text(s); a loss with a standard error needs at least two')
     return out, dict(path=str(p), format=fmt, chat_template=chat, rows=len(ds), examples=len(out), duplicates_dropped=dup,
-                     blank_lines_skipped=blank, split=split, sha256=file_hash(p))
+                     blank_lines_skipped=blank, split=split, sha256=file_hash(p), where=rows)
 
 # %% ../nbs/sources.ipynb #d3abee04
 def file_hash(path): # a file or a folder
@@ -181,20 +182,22 @@ def check_lengths(examples:list, tok, # examples and tokenizer
                   max_len:int=256, # tokens kept by the evaluation
                   context:int=None, # the model's maximum positions (config.max_position_embeddings)
                   name:str='data', # how the set is called in messages
-                  refuse_long:bool=False): # refuse texts longer than `max_len` instead of truncating them
+                  refuse_long:bool=False, # refuse texts longer than `max_len` instead of truncating them
+                  where:dict=None): # text -> 'file, line N' (from `load_examples`), for the messages
     "Count texts longer than `max_len`; raise for any that would lose all scored tokens, exceed the context, or (if asked) be cut."
     keep = max_len if context is None else min(max_len, context)
+    at = lambda i: (where or {}).get(examples[i].text) or f'{name}, text {i}'
     long = []
     for i, e in enumerate(examples):
         ids, labels = encode(e, tok)
-        if not any(l != -100 for l in labels[1:]): raise ValueError(f'{name}, text {i}: no token is scored (empty target after tokenisation)')
+        if not any(l != -100 for l in labels[1:]): raise ValueError(f'{at(i)}: no token is scored (empty target after tokenisation)')
         if len(ids) > keep:
             if not any(l != -100 for l in labels[1:keep]):
-                raise ValueError(f'{name}, text {i}: {len(ids)} tokens, and cutting it at {keep} removes every scored token; shorten its prompt')
+                raise ValueError(f'{at(i)}: {len(ids)} tokens, and cutting it at {keep} removes every scored token; shorten its prompt')
             long.append((i, len(ids)))
     if long and (refuse_long or (context is not None and context < max_len)):
         i, n = long[0]
-        raise ValueError(f'{name}, text {i}: {n} tokens, longer than the {keep} ' +
+        raise ValueError(f'{at(i)}: {n} tokens, longer than the {keep} ' +
                          ('the evaluation keeps (refuse_long=True)' if refuse_long else f"positions of the model's context") +
                          f'; {len(long)} such text(s)')
     return dict(n=len(examples), truncated=len(long), max_len=keep, longest=max((n for _, n in long), default=None))
@@ -454,7 +457,7 @@ def eval_set(name:str, tok, # the set's name (a built-in task or 'general' when 
         out = make_split(name, 'eval', n, data_seed)
         info = dict(source=f'built-in {name}', format='prompt_completion' if spec.answer_only else 'text', builtin=True,
                     description=spec.description, examples=len(out), data_seed=data_seed, note='')
-    info['lengths'] = {name: check_lengths(out, tok, context=context, name=f'{name} eval data')}
+    info['lengths'] = {name: check_lengths(out, tok, context=context, name=f'{name} eval data', where=info.get('where'))}
     return out, info
 
 def report_sets(task:str, tok, # the task's name and the tokenizer
@@ -480,7 +483,8 @@ def report_sets(task:str, tok, # the task's name and the tokenizer
         if n_val: sets[f'{task}:val'] = parts['val']
         data[task] = dict(info, sizes=sizes, note=sizes_note(sizes), builtin=False, lengths={})
         for k_, xs_ in parts.items():
-            data[task]['lengths'][k_] = check_lengths(xs_, tok, max_len=128 if k_ == 'train' else 256, context=context, name=f'{task} {k_} data')
+            data[task]['lengths'][k_] = check_lengths(xs_, tok, max_len=128 if k_ == 'train' else 256, context=context, name=f'{task} {k_} data',
+                                                      where=info['where'])
     else:
         sets[task], data[task] = eval_set(task, tok, n_task_eval, task_data, **kw)
         if n_val: sets[f'{task}:val'] = make_split(task, 'val', n_val, data_seed)
@@ -521,3 +525,10 @@ def common_support(tvs:list, base_model): # task vectors over the same base, pos
     if all(tv.names == names for tv in tvs): return list(tvs)
     fp = fingerprint(params, names)
     return [TaskVector({n: tv.deltas[n] if n in tv.deltas else torch.zeros(params[n].shape) for n in names}, fp, tv.dtype, tv.source) for tv in tvs]
+
+# %% ../nbs/sources.ipynb #349c88e8
+def provenance_record(model_spec, model, tok_info:dict=None, vectors:dict=None, data:dict=None): # what each report has in hand
+    "A compact JSON-able record of every source of a run."
+    drop = lambda d: {k: v for k, v in d.items() if k not in ('where', 'history')}
+    return dict(model=model_provenance(model_spec, model), tokenizer=tok_info,
+                vectors={k: drop(v) for k, v in (vectors or {}).items()}, data={k: drop(v) for k, v in (data or {}).items()})

@@ -105,6 +105,8 @@ def test_sweep_report_on_your_checkpoint_and_files(byo, tmp_path):
     assert len(main) == 1 and any(p.stem.endswith('-rep1') for p in files)       # the second checkpoint is a replicate
     cfg = json.loads(main[0].read_text())['config']
     assert cfg['vector']['kind'] == 'checkpoint' and cfg['data']['sums']['format'] == 'prompt_completion' and 'ft_steps' not in cfg
+    summ = json.loads(main[0].with_name(main[0].stem + '.summary.json').read_text())['provenance']
+    assert summ['model']['architecture'] == 'llama' and summ['vectors']['T']['path'] == str(R / 'llama-ft') and 'where' not in summ['data']['sums']
     assert not (tmp_path / '.sitv-cache').exists()
 
 def test_sweep_report_chat_data_sharded_qwen(byo, tmp_path):
@@ -181,6 +183,8 @@ def test_composition_two_checkpoints_and_a_mix(byo, tmp_path):
     assert len(outputs(nb, 'image/png')) >= 2
     doc = json.loads(next((tmp_path / 'r').glob('composition-llama-ft-llama-ft2-*.json')).read_text())
     assert len(doc['points']) == 25 and set(doc['points'][0]['metrics']) >= {'general', 'llama-ft'}
+    src = doc['config']['sources']     # provenance of every source in the result file
+    assert src['model']['parameters'] > 0 and src['vectors']['llama-ft']['dtype'] == 'bfloat16' and src['data']['llama-ft']['sha256']
     r = papermill('composition.ipynb', tmp_path / 'c2.ipynb', tmp_path, model=R / 'llama-base', task1='qa', adapter2=R / 'llama-lora',
                   coef_min=-1.0, coef_max=1.0, coef_step=1.0, ft_steps=5, n_train=32, n_general_eval=16, n_task_eval=16, out_dir=tmp_path / 'r2')
     assert r.returncode == 0, r.stderr[-3000:]
@@ -232,3 +236,61 @@ def test_explorer_rebuilds_your_vector(byo):
     with pytest.raises(ValueError, match='no longer holds the vector'):
         rebuild_task_vector(dict(task='sums', config={**cfg, 'vector': {**cfg['vector'], 'fingerprint': '0' * 16}}), base)
     assert prompt_for('sums') == 'The' and prompt_for('qa').startswith('Q:')
+
+BAD_DATA = {   # file name, content, what the error must say
+    'missing': (None, None, 'no such data file'),
+    'data.xlsx': ('data.xlsx', b'PK\x03\x04', "unknown data format '.xlsx'"),
+    'field.jsonl': ('field.jsonl', b'{"question": "a", "answer": "b"}\n', "no 'text', 'prompt' + 'completion' or 'messages' field"),
+    'empty_text.csv': ('empty_text.csv', b'text\nfine\n" "\nalso fine\n', "empty_text.csv, row 1: empty 'text'"),
+    'empty_completion.jsonl': ('empty_completion.jsonl', b'{"prompt": "a", "completion": " b"}\n{"prompt": "c", "completion": ""}\n', "line 2: empty 'completion'"),
+    'latin1.txt': ('latin1.txt', 'one line\ncaf\xe9 au lait\n'.encode('latin-1'), 'latin1.txt, line 2: not UTF-8'),
+    'long_prompt.jsonl': ('long_prompt.jsonl', ''.join(json.dumps({'prompt': 'word ' * 400 if i < 10 else f'Q{i}', 'completion': f' {i}'}) + '\n'
+                                                       for i in range(60)).encode(), 'removes every scored token'),   # a prompt longer than the context
+    'one.txt': ('one.txt', b'just one line\n\n', '1 distinct text(s)'),
+}
+
+@pytest.mark.parametrize('case', list(BAD_DATA))
+def test_bad_data_is_refused_before_any_work(byo, tmp_path, case):
+    "Each bad data file: one message naming the file (and row), no fine-tune, no evaluation, no result file."
+    name, content, message = BAD_DATA[case]
+    f = tmp_path / (name or 'missing.jsonl')
+    if content is not None: f.write_bytes(content)
+    cache = tmp_path / 'cache'
+    cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / 'sweep.ipynb'), str(tmp_path / 'o.ipynb'), '--cwd', str(tmp_path), '-k', 'python3',
+           '-p', 'model', str(byo['root'] / 'llama-base'), '-p', 'task_data', str(f), '-p', 'out_dir', str(tmp_path / 'r')]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**__import__('os').environ, 'SITV_CACHE': str(cache)})
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and message in out, out[-2000:]
+    assert f.name in out
+    assert not (tmp_path / 'r').exists() and not cache.exists()          # nothing fine-tuned, nothing swept
+    assert 'L(0) = base loss' not in text_of(json.loads((tmp_path / 'o.ipynb').read_text()))   # the base was never evaluated
+
+BAD_MODELS = {   # what is given, and what the error must say
+    'resized': (dict(finetuned='resized'), 'the vocabulary was resized'),
+    'shapes': (dict(finetuned='narrow'), "has shape (64, 32) in the base model but (48, 32)"),
+    'architecture': (dict(finetuned='qwen2-ft'), 'the base model is llama'),
+    'adapter on another family': (dict(model='qwen2-base', adapter='llama-lora'), "recorded base"),
+    'tokenizer': (dict(tokenizer='bytes'), "has 384 entries but the model's embedding has 320 rows"),
+}
+
+@pytest.mark.parametrize('case', list(BAD_MODELS))
+def test_bad_models_are_refused_before_any_work(byo, tmp_path, case):
+    "Mismatched checkpoints, adapters and tokenizers: the first mismatch named, nothing trained or evaluated."
+    from transformers import LlamaForCausalLM
+    from byo import config
+    from sitv.model import byte_tokenizer
+    R = byo['root']
+    if not (R / 'resized').exists():
+        LlamaForCausalLM(config('llama', 352)).save_pretrained(R / 'resized')
+        cfg = config('llama', 320); cfg.intermediate_size = 48; LlamaForCausalLM(cfg).save_pretrained(R / 'narrow')
+        byte_tokenizer().save_pretrained(R / 'bytes')
+    given, message = BAD_MODELS[case]
+    params = {'model': R / 'llama-base', **{k: R / v for k, v in given.items()}}
+    cache = tmp_path / 'cache'
+    cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / 'sweep.ipynb'), str(tmp_path / 'o.ipynb'), '--cwd', str(tmp_path), '-k', 'python3',
+           '-p', 'out_dir', str(tmp_path / 'r'), '-p', 'task_data', str(byo['jsonl'])]
+    for k, v in params.items(): cmd += ['-p', k, str(v)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**__import__('os').environ, 'SITV_CACHE': str(cache)})
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and message in out, out[-2000:]
+    assert not (tmp_path / 'r').exists() and not cache.exists()
