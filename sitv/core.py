@@ -32,14 +32,16 @@ def check_same_params(base:dict, # name -> tensor of the base model
                                f"({len(extra)} such parameters)")
 
 # %% ../nbs/core.ipynb #4ab367f6
-def _fingerprint_update(h, name, t, n_sample=256):
+def _fingerprint_update(h, name, t, n_sample=256, chunk:int=1 << 16):
     flat = t.detach().reshape(-1)
-    b = flat.to(torch.bfloat16)
     idx = torch.linspace(0, flat.numel() - 1, min(n_sample, flat.numel())).round().long().to(flat.device)
     h.update(f'{name}|{tuple(t.shape)}|'.encode())
-    h.update(b[idx].to('cpu', torch.float32).numpy().tobytes())
-    # moments of every value (of the bf16-rounded tensor, in float64, to 6 digits) catch what the sample misses
-    s1, s2 = b.double().sum().item(), b.double().pow(2).sum().item()
+    h.update(flat[idx].to(torch.bfloat16).to('cpu', torch.float32).numpy().tobytes())
+    # moments of every value (of the bf16-rounded tensor, in float64, to 6 digits) catch what the sample misses; taken
+    # `chunk` values at a time, so the float64 copies stay small (a whole embedding in float64 is 4× its fp32 size)
+    s1 = s2 = 0.0
+    for c in flat.split(chunk):
+        c = c.to(torch.bfloat16).double(); s1 += c.sum().item(); s2 += c.pow(2).sum().item()
     h.update(f'{s1:.6g}|{s2:.6g}'.encode())
 
 def fingerprint(params:dict, # name -> tensor
