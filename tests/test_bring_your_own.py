@@ -323,3 +323,12 @@ def test_hub_ids_from_the_local_cache(byo, tmp_path, monkeypatch):
     assert model_provenance('org/base', base)['revision'] == commit
     with pytest.raises(FileNotFoundError, match='nor a model in the local Hugging Face cache'):
         local_folder('org/never-downloaded')
+
+def test_sweep_report_on_your_adapter(byo, tmp_path):
+    "`-p adapter DIR` in the sweep: base from adapter_config.json, T = ΔW, and L(1) equal to peft's merged model."
+    r = papermill('sweep.ipynb', tmp_path / 'o.ipynb', tmp_path, adapter=byo['root'] / 'llama-lora', task_data=byo['jsonl'],
+                  alpha_step=0.5, n_boot=50, refine_tol=0, n_null=0, out_dir=tmp_path / 'r')
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = text_of(json.loads((tmp_path / 'o.ipynb').read_text()))
+    assert f"your peft adapter `{byo['root'] / 'llama-lora'}`" in text and 'the weights it changes are those of its recorded base' in text
+    assert 'against the base with the adapter merged by peft (float32)' in text and 'within 1e-06 nats: True' in text and 'bit-equal: True' in text
