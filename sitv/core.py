@@ -6,7 +6,7 @@ Docs: https://sitv-project.github.io/sitv/core.html.md"""
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'check_same_params', 'fingerprint', 'layer_of', 'TaskVector', 'ulp', 'save_task_vector',
-           'load_task_vector', 'Displacement', 'displaced']
+           'load_task_vector', 'check_applicable', 'distinct_targets', 'Displacement', 'displaced']
 
 # %% ../nbs/core.ipynb #a5330658
 import hashlib, json, math, numbers, re
@@ -188,40 +188,62 @@ TaskVector.save = save_task_vector
 TaskVector.load = staticmethod(load_task_vector)
 
 # %% ../nbs/core.ipynb #98653ef7
+def check_applicable(params:dict, # name -> parameter of the live model (duplicates kept)
+                     tv, # a `TaskVector`
+                     check_base:bool=True): # compare the model's fingerprint with the vector's base
+    "Raise `ValueError` when `tv` cannot be written into these parameters: missing, other shapes, offloaded, other base."
+    missing = [n for n in tv.names if n not in params]
+    if missing: raise ValueError(f"task vector parameter '{missing[0]}' is not a parameter of the model")
+    check_same_params({n: params[n] for n in tv.names}, tv.deltas, ('model', 'task vector'))
+    offloaded = [n for n in tv.names if params[n].device.type == 'meta']
+    if offloaded: raise ValueError(f"parameter '{offloaded[0]}' is on the meta device (offloaded by accelerate, or not loaded): "
+                                   'its weights are reloaded for every forward pass, so θ(α) cannot be written in place; '
+                                   'load the model without CPU/disk offload')
+    if check_base and fingerprint(params, tv.names) != tv.base_fingerprint:
+        raise ValueError(f'refusing to apply a task vector made from base {tv.base_fingerprint} to a model whose '
+                         f'parameters fingerprint to {fingerprint(params, tv.names)} (a different base; check_base=False overrides)')
+
+
+# %% ../nbs/core.ipynb #faa278c7
+def distinct_targets(params:dict, # name -> parameter of the live model (duplicates kept)
+                     tvs:list): # task vectors
+    "name -> parameter for every tensor some vector moves, each tied tensor once (its deltas must agree)."
+    targets, seen = {}, {}
+    for n in dict.fromkeys(n for tv in tvs for n in tv.names):
+        p = params[n]
+        if id(p) not in seen: seen[id(p)] = n; targets[n] = p; continue
+        for tv in tvs:
+            if (n in tv.deltas) != (seen[id(p)] in tv.deltas) or (n in tv.deltas and not torch.equal(tv[n], tv[seen[id(p)]])):
+                raise ValueError(f"'{n}' is tied to '{seen[id(p)]}' but a task vector gives them different deltas")
+    return targets
+
+
+# %% ../nbs/core.ipynb #41391883
 class Displacement:
     "Writes θ_base + Σ αᵢTᵢ into `model` from a pristine copy; use through `displaced`."
     def __init__(self, model, tvs:list, check_base:bool=True, pristine_device=None):
         params = dict(model.named_parameters(remove_duplicate=False))
-        self.tvs, self.targets, seen = tvs, {}, {}
-        for tv in tvs:
-            missing = [n for n in tv.names if n not in params]
-            if missing: raise ValueError(f"task vector parameter '{missing[0]}' is not a parameter of the model")
-            check_same_params({n: params[n] for n in tv.names}, tv.deltas, ('model', 'task vector'))
-            offloaded = [n for n in tv.names if params[n].device.type == 'meta']
-            if offloaded: raise ValueError(f"parameter '{offloaded[0]}' is on the meta device (offloaded by accelerate, or not loaded): "
-                                           'its weights are reloaded for every forward pass, so θ(α) cannot be written in place; '
-                                           'load the model without CPU/disk offload')
-            if check_base and fingerprint(params, tv.names) != tv.base_fingerprint:
-                raise ValueError(f'refusing to apply a task vector made from base {tv.base_fingerprint} to a model whose '
-                                 f'parameters fingerprint to {fingerprint(params, tv.names)} (a different base; '
-                                 'check_base=False overrides)')
-        names = list(dict.fromkeys(n for tv in tvs for n in tv.names))   # every parameter any vector moves
-        for n in names:
-            p = params[n]
-            if id(p) in seen:
-                for tv in tvs:
-                    if (n in tv.deltas) != (seen[id(p)] in tv.deltas) or (n in tv.deltas and not torch.equal(tv[n], tv[seen[id(p)]])):
-                        raise ValueError(f"'{n}' is tied to '{seen[id(p)]}' but a task vector gives them different deltas")
-                continue
-            seen[id(p)] = n; self.targets[n] = p
+        for tv in tvs: check_applicable(params, tv, check_base)
+        self.model, self.tvs, self.targets = model, tvs, distinct_targets(params, tvs)
+        self.layout = {n: (p.dtype, p.device) for n, p in self.targets.items()}   # what restore writes back into
         self.pristine = {n: p.detach().to(pristine_device or p.device, copy=True) for n, p in self.targets.items()}
         self.alphas = (0.0,) * len(tvs)
+
+    def current(self):
+        "name -> the model's parameter now (`model.to(device)` may replace parameter objects)."
+        params = dict(self.model.named_parameters(remove_duplicate=False))
+        return {n: params[n] for n in self.targets}
+
+    def moved_layout(self):
+        "`(name, (dtype, device) at entry, now)` of the first parameter cast or moved since entry, else None."
+        return next(((n, self.layout[n], (p.dtype, p.device)) for n, p in self.current().items() if (p.dtype, p.device) != self.layout[n]), None)
 
     @torch.no_grad()
     def __call__(self, *alphas):
         "Set the model to θ_base + Σ αᵢTᵢ (one α per task vector)."
         if len(alphas) != len(self.tvs): raise ValueError(f'{len(self.tvs)} task vector(s) but {len(alphas)} alpha(s)')
-        for n, p in self.targets.items():
+        if (m := self.moved_layout()): raise RuntimeError(f"parameter '{m[0]}' was cast or moved from {m[1]} to {m[2]} inside the context: θ(α) would not be θ_base + αT")
+        for n, p in self.current().items():
             theta = self.pristine[n].to(p.device, torch.promote_types(p.dtype, torch.float32))   # fp32, or fp64 for fp64 models
             for a, tv in zip(alphas, self.tvs):
                 if a != 0 and n in tv.deltas: theta = theta + float(a) * tv[n].to(p.device)
@@ -231,9 +253,13 @@ class Displacement:
 
     @torch.no_grad()
     def restore(self):
-        "Copy the pristine base back, bit for bit."
-        for n, p in self.targets.items(): p.copy_(self.pristine[n])
+        "Copy the pristine base back, bit for bit; raise `RuntimeError` if the model was cast or moved meanwhile."
+        m = self.moved_layout()
+        for n, p in self.current().items():
+            if p.device.type != 'meta': p.copy_(self.pristine[n])   # as close to the base as the new layout allows
         self.alphas = (0.0,) * len(self.tvs)
+        if m: raise RuntimeError(f"parameter '{m[0]}' was cast or moved from {m[1]} to {m[2]} inside the context: the base could "
+                                 'not be written back bit for bit (cast or move the model outside `displaced`; reload it now)')
 
     @torch.no_grad()
     def distance(self):
@@ -241,8 +267,10 @@ class Displacement:
         def sq(n, p):
             dt = torch.promote_types(p.dtype, torch.float32)
             return torch.linalg.vector_norm(p.to(dt) - self.pristine[n].to(p.device, dt), dtype=torch.float64).item() ** 2
-        return math.sqrt(sum(sq(n, p) for n, p in self.targets.items()))
+        return math.sqrt(sum(sq(n, p) for n, p in self.current().items()))
 
+
+# %% ../nbs/core.ipynb #885f5a03
 @contextmanager
 def displaced(model, # a live `nn.Module`, changed in place inside the context
               tvs, # a `TaskVector` or a list of them
@@ -256,3 +284,4 @@ def displaced(model, # a live `nn.Module`, changed in place inside the context
         if alphas: d(*alphas)
         yield d
     finally: d.restore()
+

@@ -10,11 +10,11 @@ __all__ = ['taylor2', 'quadratic_predictions', 'require_eager', 'scored_batches'
 # %% ../nbs/second_order.ipynb #dded9914
 import math
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, jvp
 
 from .core import TaskVector
 from .data import batches
+from .evaluate import evaluating, token_nll
 
 # %% ../nbs/second_order.ipynb #a0c82105
 def taylor2(f, # scalar function of a 0-d tensor
@@ -48,10 +48,8 @@ def scored_batches(examples:list, tok, # texts and tokenizer
 def nll_sum(model, # the module whose forward is called
             params:dict, # name -> tensor, passed to `torch.func.functional_call` (parameters not named keep their values)
             ids, mask, labels): # one batch from `scored_batches`
-    "Summed NLL of the scored tokens with `params` in place, logits promoted to at least fp32; differentiable by torch.func."
-    logits = functional_call(model, params, (ids,), {'attention_mask': mask}).logits[:, :-1]
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    return F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction='sum')
+    "Summed NLL of the scored tokens with `params` in place (`sitv.evaluate.token_nll`); differentiable by torch.func."
+    return token_nll(functional_call(model, params, (ids,), {'attention_mask': mask}).logits[:, :-1], labels).sum()
 
 def directional_derivatives(model, # causal LM (not modified)
                             examples:list, tok, # eval texts and tokenizer
@@ -65,8 +63,9 @@ def directional_derivatives(model, # causal LM (not modified)
     dev = next(model.parameters()).device
     bl, n_tok = scored_batches(examples, tok, batch_size, max_len, dev)
     tot = [0.0, 0.0, 0.0]
-    for ids, mask, labels in bl:
-        theta = lambda t: {n: (base[n].double() + (alpha + t) * tv[n].to(dev).double()).to(base[n].dtype) for n in tv.names}
-        for i, v in enumerate(taylor2(lambda t: nll_sum(model, theta(t), ids, mask, labels).double())): tot[i] += v
+    theta = lambda t: {n: (base[n].double() + (alpha + t) * tv[n].to(dev).double()).to(base[n].dtype) for n in tv.names}
+    with evaluating(model):
+        for ids, mask, labels in bl:
+            for i, v in enumerate(taylor2(lambda t: nll_sum(model, theta(t), ids, mask, labels).double())): tot[i] += v
     L, g, h = (v / n_tok for v in tot)
     return dict(loss=L, g=g, h=h, n_tokens=n_tok, **quadratic_predictions(g, h))

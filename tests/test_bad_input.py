@@ -73,3 +73,16 @@ def test_model_folder_without_matching_tokenizer_is_refused(tmp_path):
     random_llama(vocab_size=32000).save_pretrained(tmp_path / 'm')
     from sitv.model import load_tokenizer
     with pytest.raises(OSError, match='save one beside the model'): load_tokenizer(tmp_path / 'm')
+
+@pytest.mark.parametrize('family', ['mistral', 'phi3'])
+def test_tokenizer_of_a_mistral_or_phi3_folder(tmp_path, family):
+    "A byte tokenizer saved beside a Mistral/Phi-3 model loads (AutoTokenizer alone raises); one of another model is refused by name."
+    from transformers import MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM
+    from sitv.model import byte_tokenizer, load_tokenizer
+    C, M = dict(mistral=(MistralConfig, MistralForCausalLM), phi3=(Phi3Config, Phi3ForCausalLM))[family]
+    for rows in (384, 129):
+        M(C(vocab_size=rows, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+            intermediate_size=64, pad_token_id=0, eos_token_id=1, bos_token_id=None)).save_pretrained(tmp_path / str(rows))
+        byte_tokenizer().save_pretrained(tmp_path / str(rows))
+    assert len(load_tokenizer(tmp_path / '384')) == 384
+    with pytest.raises(ValueError, match="384 entries but the model's embedding has 129 rows"): load_tokenizer(tmp_path / '129')

@@ -139,3 +139,16 @@ def test_fingerprint_sees_a_change_the_sample_misses(models):
     tiny = {n: p.detach().clone() for n, p in b.named_parameters()}
     tiny['model.layers.2.mlp.down_proj.weight'] *= 1.001            # a 0.1% rescaling of one matrix
     assert fingerprint(tiny) != fingerprint(dict(b.named_parameters()))
+
+def test_restore_refuses_a_model_cast_or_moved_inside_the_context():
+    "A cast to bf16 or a move to the meta device inside `displaced` raises instead of restoring silently wrong."
+    m = random_llama(seed=0); s0 = {n: p.detach().clone() for n, p in m.named_parameters()}
+    tv = TaskVector.from_state_dicts(s0, {n: t + 0.01 for n, t in s0.items()})
+    with pytest.raises(RuntimeError, match='bfloat16'):
+        with displaced(m, tv, 1.0): m.to(torch.bfloat16)
+    m = random_llama(seed=0)
+    with pytest.raises(RuntimeError, match='meta'):
+        with displaced(m, tv, 1.0): m.to('meta')
+    m = random_llama(seed=0)
+    with displaced(m, tv, 1.0) as move: move(0.5)          # same layout: restored, no error
+    assert all(torch.equal(p, s0[n]) for n, p in m.named_parameters())

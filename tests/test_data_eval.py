@@ -80,3 +80,19 @@ def test_teacher_forced_exact_match_positive_and_negative():
     for shift, want in ((0, 1.0), (1, 0.0)):
         m = summarize(score(Oracle(shift), xs, tok, batch_size=4))
         assert m['exact_match'] == want and m['token_accuracy'] == want
+
+class _PadPoison(torch.nn.Module):
+    "A causal LM whose logits at padded positions are NaN, with one −inf (as some kernels produce where a row sees only pads)."
+    def __init__(self, lm): super().__init__(); self.lm = lm
+    def forward(self, input_ids, attention_mask):
+        lg = self.lm(input_ids=input_ids, attention_mask=attention_mask).logits.clone()
+        lg[attention_mask == 0] = float('nan'); lg[..., 0][attention_mask == 0] = float('-inf')
+        return type('Out', (), {'logits': lg})
+
+def test_nan_logits_at_padded_positions_do_not_reach_the_loss():
+    "Masking by selection: per-text losses of a padded batch stay finite and equal to the clean model's."
+    tok, model, xs = byte_tokenizer(), random_llama(seed=0), make_split('qa', 'eval', 12)
+    clean, poisoned = score(model, xs, tok, batch_size=6), score(_PadPoison(model), xs, tok, batch_size=6)
+    assert np.isfinite(poisoned['nll']).all()
+    np.testing.assert_allclose(poisoned['nll'], clean['nll'], rtol=1e-9)
+    assert (poisoned['n_tokens'] == clean['n_tokens']).all()

@@ -111,8 +111,9 @@ def test_lora_report(tmp_path):
     for row in ('float32 − float32', 'float16 − float32', 'bfloat16 − bfloat16', 'bfloat16 − float32'):
         assert row in text
     assert 'ΔW entries lost to rounding' in text and 'tensors changed' in text and 'seconds per α: adapter scaling' in text
+    assert 'modules_to_save' in text and 'not representable' in text     # where the dropped part of ‖T‖² went, stated
     files = sorted((tmp_path / 'results').glob('lora-instruction_following-*.json'))
-    assert len(files) == 8                                   # scaling, writes, 4 half-precision vectors, full T, extracted
+    assert len(files) == 9          # scaling, writes, 4 half-precision vectors, full T, extracted, extracted + modules_to_save
     by = {json.loads(p.read_text())['config']['how']: json.loads(p.read_text()) for p in files}
     L = lambda how: np.array([p['metrics']['instruction_following']['loss'] for p in sorted(by[how]['points'], key=lambda p: p['key']['alpha'])])
     assert np.abs(L('adapter scaling (fp32, unmerged)') - L('written weights (fp32)')).max() < 1e-5

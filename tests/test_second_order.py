@@ -45,3 +45,15 @@ def test_g_matches_the_sweep_grid(setup, tmp_path):
 def test_quadratic_predictions_analytic():
     assert quadratic_predictions(-2.0, 4.0) == dict(best=0.5, crossing=1.0)
     assert quadratic_predictions(0.0, 4.0) == dict(best=0.0, crossing=None)
+
+def test_directional_derivatives_switch_dropout_off():
+    "A model left in training mode with dropout gives the deterministic g and h (and keeps its mode)."
+    from sitv.model import random_llama
+    tok, xs = byte_tokenizer(), make_split('qa', 'eval', 8)
+    m = random_llama(seed=0, attention_dropout=0.5).double().train()
+    T = 0.05 * TaskVector.from_models(m, random_llama(seed=1).double())
+    a, b = directional_derivatives(m, xs, tok, T), directional_derivatives(m, xs, tok, T)
+    assert (a['g'], a['h']) == (b['g'], b['h'])
+    ref = directional_derivatives(m.eval(), xs, tok, T)
+    assert abs(a['g'] - ref['g']) <= 1e-12 * abs(ref['g']) and abs(a['h'] - ref['h']) <= 1e-10 * abs(ref['h'])
+    m.train(); directional_derivatives(m, xs[:2], tok, T); assert m.training
