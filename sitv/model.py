@@ -144,8 +144,12 @@ def load_tokenizer(name_or_path, # hub id or local folder
     src = resolve_model_path(name_or_path)
     tok = _read_tokenizer(src, name_or_path)
     cfg = src / 'config.json' if isinstance(src, Path) else None
-    if check and cfg is not None and cfg.exists() and (rows := json.loads(cfg.read_text()).get('vocab_size')):
-        check_tokenizer_fits(tok, rows, where=f"the tokenizer in '{name_or_path}'")
+    if not (check and cfg is not None and cfg.exists() and (rows := json.loads(cfg.read_text()).get('vocab_size'))): return tok
+    where = f"the tokenizer in '{name_or_path}'"
+    try: check_tokenizer_fits(tok, rows, where)
+    except ValueError:                       # transformers may have picked the model type's class over the one the files name
+        if (cls := _named_class(src)) is None or isinstance(tok, cls): raise
+        tok = cls.from_pretrained(src); check_tokenizer_fits(tok, rows, where)
     return tok
 
 

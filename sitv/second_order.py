@@ -14,7 +14,7 @@ from torch.func import functional_call, jvp
 
 from .core import TaskVector
 from .data import batches
-from .evaluate import evaluating, token_nll
+from .evaluate import evaluating, padding_window, token_nll
 
 # %% ../nbs/second_order.ipynb #a0c82105
 def taylor2(f, # scalar function of a 0-d tensor
@@ -38,9 +38,12 @@ def require_eager(model):
 
 def scored_batches(examples:list, tok, # texts and tokenizer
                    batch_size:int, max_len:int, # as for `sitv.data.batches`
-                   device): # where the tensors go
+                   device, # where the tensors go
+                   model=None): # the model they are for: texts go one per batch where padding would break its attention
     "Batches as (input_ids, attention_mask, shifted labels) on `device`, and the number of scored tokens (an error if none)."
     bl = [(b['input_ids'].to(device), b['attention_mask'].to(device), b['labels'][:, 1:].to(device)) for _, b in batches(examples, tok, batch_size, max_len)]
+    if model is not None and batch_size > 1 and (sw := padding_window(model)) and max(i.shape[1] for i, _, _ in bl) > sw:
+        return scored_batches(examples, tok, 1, max_len, device)
     n = sum(int((l != -100).sum()) for _, _, l in bl)
     if n == 0: raise ValueError('no scored tokens in the examples')
     return bl, n
@@ -61,7 +64,7 @@ def directional_derivatives(model, # causal LM (not modified)
     params = dict(model.named_parameters())
     base = {n: params[n].detach() for n in tv.names}
     dev = next(model.parameters()).device
-    bl, n_tok = scored_batches(examples, tok, batch_size, max_len, dev)
+    bl, n_tok = scored_batches(examples, tok, batch_size, max_len, dev, model=model)
     tot = [0.0, 0.0, 0.0]
     theta = lambda t: {n: (base[n].double() + (alpha + t) * tv[n].to(dev).double()).to(base[n].dtype) for n in tv.names}
     with evaluating(model):
