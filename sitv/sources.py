@@ -319,17 +319,23 @@ def adapter_base(folder): # a peft adapter folder
     cfg = json.loads((Path(folder) / 'adapter_config.json').read_text())
     return cfg.get('base_model_name_or_path') or None
 
+def _lora_modules(folder): # a peft adapter folder
+    "Names of the modules that carry LoRA factors."
+    from sitv.lora import read_adapter, _factors
+    return set(_factors(read_adapter(folder)[1]))
+
 def adapter_vector(base_model, folder, model_src=None): # live base model, adapter folder, what the base was loaded from
     "ΔW of a peft adapter as a `TaskVector`, refusing an adapter that does not fit the base; returns `(TaskVector, info)`."
     from sitv.lora import adapter_delta
     named = adapter_base(folder)
-    try: tv = adapter_delta(folder, base_model)
+    try: tv = adapter_delta(folder, base_model, include_modules_to_save=True)   # whole saved modules are part of what it changes
     except ValueError as e:
         raise ValueError(f"the adapter {folder} (trained on '{named}') does not fit the base model '{model_src}': {e}") from None
     cfg = json.loads((Path(folder) / 'adapter_config.json').read_text())
+    saved = [n for n in tv.names if not any(n.startswith(m + '.') for m in _lora_modules(folder))]
     match, note = adapter_base_match(base_model, named, tv.names)
     return tv, dict(kind='adapter', path=str(folder), adapter_base=named, r=cfg.get('r'), lora_alpha=cfg.get('lora_alpha'), base_match=match,
-                    base_note=note, dtype='float32 (s·B·A from the factors)', tensors=len(tv), sha256=file_hash(Path(folder) / 'adapter_model.safetensors'))
+                    base_note=note, dtype='float32 (s·B·A from the factors)', tensors=len(tv), saved_modules_tensors=len(saved), sha256=file_hash(Path(folder) / 'adapter_model.safetensors'))
 
 def adapter_base_match(base_model, named, names): # the live base, the adapter's recorded base, the weights it changes
     "`(match, note)`: is the live base the adapter's recorded one? Refuses another architecture; `None` when the recorded base is not here."

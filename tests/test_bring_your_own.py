@@ -332,3 +332,22 @@ def test_sweep_report_on_your_adapter(byo, tmp_path):
     text = text_of(json.loads((tmp_path / 'o.ipynb').read_text()))
     assert f"your peft adapter `{byo['root'] / 'llama-lora'}`" in text and 'the weights it changes are those of its recorded base' in text
     assert 'against the base with the adapter merged by peft (float32)' in text and 'within 1e-06 nats: True' in text and 'bit-equal: True' in text
+
+def test_adapter_with_modules_to_save_is_all_of_its_change(byo, tmp_path):
+    "A plain-peft adapter that also trains lm_head whole: its vector holds ΔW of the LoRA layers and saved − base of lm_head."
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    R, tok = byo['root'], byo['tok']
+    torch.manual_seed(0)
+    m = get_peft_model(AutoModelForCausalLM.from_pretrained(R / 'llama-base'),
+                       LoraConfig(r=4, lora_alpha=8, target_modules=['q_proj', 'v_proj'], modules_to_save=['lm_head']))
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-2)
+    for t in LINES[:4]:
+        ids = tok(t, return_tensors='pt').input_ids
+        m(input_ids=ids, labels=ids).loss.backward(); opt.step(); opt.zero_grad()
+    m.save_pretrained(tmp_path / 'mts')
+    base = load_model(R / 'llama-base')
+    dW, info = load_vector(base, tmp_path / 'mts', R / 'llama-base')
+    assert 'lm_head.weight' in dW.names and info['saved_modules_tensors'] == 1 and len(dW) == 5    # 2 layers × (q, v) + lm_head
+    merged = m.merge_and_unload().state_dict()
+    assert torch.allclose(base.lm_head.weight + dW['lm_head.weight'], merged['lm_head.weight'], atol=1e-6)
