@@ -11,6 +11,7 @@ __all__ = ['FORMAT', 'FORMAT_VERSION', 'check_same_params', 'fingerprint', 'laye
 # %% ../nbs/core.ipynb #a5330658
 import hashlib, json, math, numbers, re
 from contextlib import contextmanager
+from fastcore.basics import patch
 from pathlib import Path
 
 import torch
@@ -71,33 +72,6 @@ class TaskVector:
                  source:str=''): # free text: where it came from
         self.deltas = {n: t.float() for n, t in deltas.items()}
         self.base_fingerprint, self.dtype, self.source = base_fingerprint, str(dtype).replace('torch.', ''), source
-
-    @classmethod
-    def from_state_dicts(cls, base:dict, finetuned:dict, source='state dicts'):
-        "T = finetuned − base, computed in fp32, after checking names and shapes agree."
-        check_same_params(base, finetuned)
-        deltas = {n: finetuned[n].detach().float() - base[n].detach().float() for n in base}
-        dtype = next(iter(base.values())).dtype if base else 'float32'
-        return cls(deltas, fingerprint(base), dtype, source)
-
-    @classmethod
-    def from_models(cls, base, finetuned, source='models'):
-        "T from two `nn.Module`s via `named_parameters` (tied weights counted once)."
-        return cls.from_state_dicts(dict(base.named_parameters()), dict(finetuned.named_parameters()), source)
-
-    @classmethod
-    def from_safetensors(cls, base_path, finetuned_path, source=None):
-        "T from two safetensors files, read tensor by tensor so only one pair is in memory at a time."
-        fb, ff = _open_safetensors(base_path), _open_safetensors(finetuned_path)
-        check_same_params(_shapes(fb), _shapes(ff))
-        h, deltas, dtype = hashlib.sha256(), {}, 'float32'
-        for n in sorted(fb.keys()):
-            b = fb.get_tensor(n); dtype = b.dtype
-            _fingerprint_update(h, n, b)
-            deltas[n] = ff.get_tensor(n).float() - b.float()
-        return cls(deltas, h.hexdigest()[:16], dtype, source or f'{Path(finetuned_path).name} - {Path(base_path).name}')
-
-    # --- containers ---
     @property
     def names(self): return list(self.deltas)
     def __len__(self): return len(self.deltas)
@@ -107,46 +81,82 @@ class TaskVector:
     def __repr__(self): return (f'TaskVector({len(self)} tensors, {self.numel():,} values, ‖T‖={self.norm():.4g}, '
                                 f'base={self.base_fingerprint}, source={self.source!r})')
 
-    # --- arithmetic ---
-    def _check_compatible(self, other):
-        if not isinstance(other, TaskVector): raise TypeError(f'expected a TaskVector, got {type(other).__name__}')
-        if other.base_fingerprint != self.base_fingerprint:
-            raise ValueError(f'task vectors belong to different bases ({self.base_fingerprint} vs {other.base_fingerprint})')
-        check_same_params(self.deltas, other.deltas, ('first task vector', 'second task vector'))
-    def _new(self, deltas, source): return TaskVector(deltas, self.base_fingerprint, self.dtype, source)
-    def __add__(self, other):
-        self._check_compatible(other)
-        return self._new({n: t + other.deltas[n] for n, t in self.deltas.items()}, f'({self.source}) + ({other.source})')
-    def __sub__(self, other):
-        self._check_compatible(other)
-        return self._new({n: t - other.deltas[n] for n, t in self.deltas.items()}, f'({self.source}) - ({other.source})')
-    def __neg__(self): return self._new({n: -t for n, t in self.deltas.items()}, f'-({self.source})')
-    def __mul__(self, c):
-        if not _is_scalar(c): return NotImplemented
-        return self._new({n: t * float(c) for n, t in self.deltas.items()}, f'{float(c):g}*({self.source})')
-    __rmul__ = __mul__
 
-    # --- geometry in float64 ---
-    def param_norms(self): return {n: t.double().norm().item() for n, t in self.deltas.items()}
-    def norm(self): return math.sqrt(sum(t.double().pow(2).sum().item() for t in self.deltas.values()))
-    def layer_norms(self):
-        "‖T‖ per transformer block (keys are ints) and per non-block parameter (keys are names)."
-        sq = {}
-        for n, t in self.deltas.items():
-            k = layer_of(n); k = n if k is None else k
-            sq[k] = sq.get(k, 0.0) + t.double().pow(2).sum().item()
-        return {k: math.sqrt(v) for k, v in sq.items()}
-    def dot(self, other):
-        self._check_compatible(other)
-        return sum((t.double() * other.deltas[n].double()).sum().item() for n, t in self.deltas.items())
-    def cosine(self, other):
-        "Cosine similarity in float64, in [−1, 1]; `nan` if either vector is zero."
-        na, nb = self.norm(), other.norm()
-        if na == 0 or nb == 0: return float('nan')
-        return max(-1.0, min(1.0, self.dot(other) / (na * nb)))
-    def max_abs_diff(self, other):
-        self._check_compatible(other)
-        return max((t - other.deltas[n]).abs().max().item() for n, t in self.deltas.items())
+# %% ../nbs/core.ipynb #b79b7401
+@patch(cls_method=True)
+def from_state_dicts(cls:TaskVector, base:dict, finetuned:dict, source='state dicts'):
+    "T = finetuned − base, computed in fp32, after checking names and shapes agree."
+    check_same_params(base, finetuned)
+    deltas = {n: finetuned[n].detach().float() - base[n].detach().float() for n in base}
+    return cls(deltas, fingerprint(base), next(iter(base.values())).dtype if base else 'float32', source)
+
+@patch(cls_method=True)
+def from_models(cls:TaskVector, base, finetuned, source='models'):
+    "T from two `nn.Module`s via `named_parameters` (tied weights counted once)."
+    return cls.from_state_dicts(dict(base.named_parameters()), dict(finetuned.named_parameters()), source)
+
+
+# %% ../nbs/core.ipynb #becc96e7
+@patch
+def _check_compatible(self:TaskVector, other):
+    if not isinstance(other, TaskVector): raise TypeError(f'expected a TaskVector, got {type(other).__name__}')
+    if other.base_fingerprint != self.base_fingerprint:
+        raise ValueError(f'task vectors belong to different bases ({self.base_fingerprint} vs {other.base_fingerprint})')
+    check_same_params(self.deltas, other.deltas, ('first task vector', 'second task vector'))
+
+@patch
+def _new(self:TaskVector, deltas, source): return TaskVector(deltas, self.base_fingerprint, self.dtype, source)
+@patch
+def _zip(self:TaskVector, other, op, sym):
+    self._check_compatible(other)
+    return self._new({n: op(t, other.deltas[n]) for n, t in self.deltas.items()}, f'({self.source}) {sym} ({other.source})')
+
+
+# %% ../nbs/core.ipynb #0e7340f5
+@patch
+def __add__(self:TaskVector, other): return self._zip(other, torch.add, '+')
+@patch
+def __sub__(self:TaskVector, other): return self._zip(other, torch.sub, '-')
+@patch
+def __neg__(self:TaskVector): return self._new({n: -t for n, t in self.deltas.items()}, f'-({self.source})')
+@patch
+def __mul__(self:TaskVector, c):
+    if not _is_scalar(c): return NotImplemented
+    return self._new({n: t * float(c) for n, t in self.deltas.items()}, f'{float(c):g}*({self.source})')
+TaskVector.__rmul__ = TaskVector.__mul__
+
+
+# %% ../nbs/core.ipynb #c631b670
+@patch
+def param_norms(self:TaskVector): return {n: t.double().norm().item() for n, t in self.deltas.items()}
+@patch
+def norm(self:TaskVector): return math.sqrt(sum(t.double().pow(2).sum().item() for t in self.deltas.values()))
+@patch
+def layer_norms(self:TaskVector):
+    "‖T‖ per transformer block (keys are ints) and per non-block parameter (keys are names)."
+    sq = {}
+    for n, t in self.deltas.items():
+        k = layer_of(n); k = n if k is None else k
+        sq[k] = sq.get(k, 0.0) + t.double().pow(2).sum().item()
+    return {k: math.sqrt(v) for k, v in sq.items()}
+
+
+# %% ../nbs/core.ipynb #f6efcac7
+@patch
+def dot(self:TaskVector, other):
+    self._check_compatible(other)
+    return sum((t.double() * other.deltas[n].double()).sum().item() for n, t in self.deltas.items())
+@patch
+def cosine(self:TaskVector, other):
+    "Cosine similarity in float64, in [−1, 1]; `nan` if either vector is zero."
+    na, nb = self.norm(), other.norm()
+    if na == 0 or nb == 0: return float('nan')
+    return max(-1.0, min(1.0, self.dot(other) / (na * nb)))
+@patch
+def max_abs_diff(self:TaskVector, other):
+    self._check_compatible(other)
+    return max((t - other.deltas[n]).abs().max().item() for n, t in self.deltas.items())
+
 
 # %% ../nbs/core.ipynb #f347cd27
 def ulp(x:torch.Tensor): # fp32 tensor
@@ -186,6 +196,20 @@ def load_task_vector(path):
 
 TaskVector.save = save_task_vector
 TaskVector.load = staticmethod(load_task_vector)
+
+# %% ../nbs/core.ipynb #36ff3fee
+@patch(cls_method=True)
+def from_safetensors(cls:TaskVector, base_path, finetuned_path, source=None):
+    "T from two safetensors files, read tensor by tensor so only one pair is in memory at a time."
+    fb, ff = _open_safetensors(base_path), _open_safetensors(finetuned_path)
+    check_same_params(_shapes(fb), _shapes(ff))
+    h, deltas, dtype = hashlib.sha256(), {}, 'float32'
+    for n in sorted(fb.keys()):
+        b = fb.get_tensor(n); dtype = b.dtype
+        _fingerprint_update(h, n, b)
+        deltas[n] = ff.get_tensor(n).float() - b.float()
+    return cls(deltas, h.hexdigest()[:16], dtype, source or f'{Path(finetuned_path).name} - {Path(base_path).name}')
+
 
 # %% ../nbs/core.ipynb #98653ef7
 def check_applicable(params:dict, # name -> parameter of the live model (duplicates kept)
