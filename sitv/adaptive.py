@@ -11,35 +11,42 @@ __all__ = ['close_under_doubling', 'targets', 'refine', 'uniform_points', 'refin
 import math
 import numpy as np
 
-from .sweep import best_alpha, crossings, sweep
+from .curves import best_alpha, crossings
+from .grid import grid_alpha, grid_index, grid_unit, lattice_index
 
 # %% ../nbs/adaptive.ipynb #bb87b709
 def close_under_doubling(alphas, # values of α
-                         lo:float, hi:float): # the range: a double outside it is not needed
-    "The smallest superset of `alphas` in which every α whose double lies in [lo, hi] has that double too (rounded to 12 decimals)."
-    out = {round(float(x), 12) for x in alphas}
-    todo = list(out)
+                         lo:float, hi:float, # the range: a double outside it is not needed
+                         step:float=None): # the grid's step (default: `grid_unit(alphas)`)
+    "The smallest superset of `alphas` in which every α whose double lies in [lo, hi] has it too (doubles by index: q → 2q)."
+    step = grid_unit(alphas) if step is None else step
+    out = dict(zip(grid_index(alphas, step), map(float, alphas)))
+    todo, eps = list(out), 1e-9 * step
     while todo:
-        d = round(2 * todo.pop(), 12)
-        if d != 0 and lo - 1e-12 <= d <= hi + 1e-12 and d not in out: out.add(d); todo.append(d)
-    return sorted(out)
+        d = 2 * todo.pop()
+        if d != 0 and d not in out and lo - eps <= float(d) * step <= hi + eps: out[d] = grid_alpha(d, step); todo.append(d)
+    return [out[q] for q in sorted(out)]
 
 # %% ../nbs/adaptive.ipynb #c41974de
 def targets(alphas, # the α measured so far
             curves:dict, # name -> values at `alphas`
-            tol:float): # bracket width to reach
-    "New α (midpoints) for every crossing bracket and every side of an interior minimum wider than `tol`, with the reason for each."
+            tol:float, # bracket width to reach
+            step:float=None): # the grid's step (default: `grid_unit(alphas)`)
+    "New α (midpoints, by index) for every crossing bracket and every side of an interior minimum wider than `tol`, with the reason for each."
     a = np.asarray(alphas, float); o = np.argsort(a); a = a[o]
+    step = grid_unit(a) if step is None else step
+    q = dict(zip(a.tolist(), grid_index(a, step)))
+    mid = lambda x, y: grid_alpha((q[x] + q[y]) / 2, step)
     out = {}
     for name, v in curves.items():
         v = np.asarray(v, float)[o]
         for c in crossings(a, v):
             lo_, hi_ = c['bracket']
-            if hi_ - lo_ > tol: out.setdefault(round(float(lo_ + hi_) / 2, 12), f'{name} crossing')
+            if hi_ - lo_ > tol: out.setdefault(mid(lo_, hi_), f'{name} crossing')
         i = int(np.nanargmin(v))
         if 0 < i < len(a) - 1:                     # a minimum at an end of the range has nothing to bracket
             for j, k in ((i - 1, i), (i, i + 1)):
-                if a[k] - a[j] > tol: out.setdefault(round(float(a[j] + a[k]) / 2, 12), f'{name} minimum')
+                if a[k] - a[j] > tol: out.setdefault(mid(a[j], a[k]), f'{name} minimum')
     return out
 
 # %% ../nbs/adaptive.ipynb #8ef2064a
@@ -47,21 +54,33 @@ def refine(measure, # list of α -> {α: {curve name: value}} (evaluates, or rea
            alphas, # the coarse grid
            tol:float, # located within a bracket of width ≤ tol
            lo:float=None, hi:float=None, # range for the doubling closure (default: the coarse grid's ends)
-           max_rounds:int=30):
+           max_rounds:int=30,
+           step:float=None): # the coarse grid's step (default: `grid_unit(alphas)`)
     "Bisect crossing and minimum brackets until all are ≤ `tol`; returns the data, the rounds and the features located."
     if not tol > 0: raise ValueError(f'tol must be positive, got {tol!r}')
     lo = min(alphas) if lo is None else lo; hi = max(alphas) if hi is None else hi
-    data = {round(float(k), 12): v for k, v in measure(close_under_doubling(alphas, lo, hi)).items()}
+    step = grid_unit(alphas) if step is None else step
+    data, at = {}, {}                                  # index -> measured values; index -> the α it was measured at
+    def run(xs):                                       # measure the α whose index is new; returns how many
+        new = {q: float(x) for q, x in zip(grid_index(xs, step), xs) if q not in data}
+        got = measure(list(new.values())) if new else {}
+        for q, x in new.items(): data[q], at[q] = got[x], x
+        return len(new)
+    run(close_under_doubling(alphas, lo, hi, step))
     n_coarse, rounds = len(data), []
     for _ in range(max_rounds):
-        a = sorted(data)
-        new = targets(a, {n: [data[x][n] for x in a] for n in data[a[0]]}, tol)
-        todo = [x for x in close_under_doubling(new, lo, hi) if x not in data]
-        if not todo: break
-        data.update({round(float(k), 12): v for k, v in measure(todo).items()})
-        rounds.append(dict(added=len(todo), bisection=len([x for x in new if x not in a]), reasons=sorted(set(new.values()))))
-    a = sorted(data)
-    curves = {n: np.array([data[x][n] for x in a]) for n in data[a[0]]}
+        qs = sorted(data); a = [at[q] for q in qs]
+        new = targets(a, {n: [data[q][n] for q in qs] for n in data[qs[0]]}, tol, step)
+        fresh = len(set(grid_index(list(new), step)) - set(data))
+        added = run(close_under_doubling(list(new), lo, hi, step)) if new else 0
+        if not added: break
+        rounds.append(dict(added=added, bisection=fresh, reasons=sorted(set(new.values()))))
+    return _summary(data, at, n_coarse, rounds, tol, lo, hi)
+
+# %% ../nbs/adaptive.ipynb #ed8a0dea
+def _summary(data, at, n_coarse, rounds, tol, lo, hi):
+    qs = sorted(data); a = [at[q] for q in qs]
+    curves = {n: np.array([data[q][n] for q in qs]) for n in data[qs[0]]}
     feats = []
     for n, v in curves.items():
         for c in crossings(a, v):
@@ -86,11 +105,16 @@ def refine_sweep(model, tv, sets:dict, tok, # as for `sweep`
                  names:list=None, # eval sets whose crossings and minima are refined (default: all)
                  metric:str='loss', **kwargs): # other `sweep` arguments (batch_size, refs, progress)
     "`refine` with `sweep` as the measurement; returns its summary plus the number of points computed now."
-    names = list(sets) if names is None else names
-    computed = [0]
+    from sitv.sweep import sweep                      # the one torch-dependent piece: imported only when a model is swept
+    names, step, computed = list(sets) if names is None else names, grid_unit(alphas), [0]
+    stored = {}                                        # index -> α of the points the file already has (older files included)
+    for p in results.points:
+        q = lattice_index(p['key']['alpha'], step)
+        if q is not None: stored.setdefault(q, p['key']['alpha'])
     def measure(al):
-        computed[0] += sweep(model, tv, sets, tok, al, results, **kwargs)
-        return {x: {n: results.get(dict(alpha=float(x)))['metrics'][n][metric] for n in names} for x in al}
-    out = refine(measure, alphas, tol, lo=float(min(alphas)), hi=float(max(alphas)))
+        key = {x: stored.get(lattice_index(x, step), x) for x in al}   # a stored point is read back under its own float
+        computed[0] += sweep(model, tv, sets, tok, list(key.values()), results, **kwargs)
+        return {x: {n: results.get(dict(alpha=float(key[x])))['metrics'][n][metric] for n in names} for x in al}
+    out = refine(measure, alphas, tol, lo=float(min(alphas)), hi=float(max(alphas)), step=step)
     out['computed_now'] = computed[0]
     return out

@@ -7,10 +7,10 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from sitv.core import TaskVector
 from sitv.data import make_split
 from sitv.evaluate import evaluate
-from sitv.grid import alpha_grid
+from sitv.grid import alpha_grid, doubling_pairs
 from sitv.model import byte_tokenizer, train
 from sitv.results import Results
-from sitv.sweep import crossings, curve, sweep, best_alpha
+from sitv.sweep import crossings, curve, sweep, best_alpha, squaring
 
 def test_sweep_on_gpt2_with_tied_embeddings(tmp_path):
     tok = byte_tokenizer()
@@ -60,3 +60,17 @@ def test_crossings_ties_and_plateaus_are_not_crossings():
     steps = np.where(g < 0.4, 0.5, np.where(g < 1.0, 0.25, 0.75))               # leaves the α = 0 plateau down, comes back up
     assert [c['direction'] for c in crossings(g, steps)] == ['up']              # leaving the trivial root is not a crossing
     assert crossings([-1, 0, 1, 2], [3, 2, 0, -1], ref=1.0)[0]['alpha'] == 0.5   # explicit level: α = 0 is an ordinary point
+
+@pytest.mark.parametrize('step, pairs', [(1/3, 2), (1/12, 12), (1/7, 6), (0.05, 20)])
+def test_squaring_finds_every_doubling_pair_the_grid_holds(step, pairs):
+    "By index, not by rounded value: at step 1/3 the lookup by round(2α, 12) found 0 of 2 pairs, at 1/12 4 of 12, at 1/7 2 of 6."
+    g = alpha_grid(-0.5, 1.5, step)
+    want = doubling_pairs(-0.5, 1.5, step)
+    assert len(want) == pairs
+    rows = squaring(g, g ** 2)
+    assert [r[0] for r in rows] == [a for a, _ in want]
+    assert all(abs(l2 - 4 * l1) < 1e-9 for _, l1, l2 in rows)             # L(2α) is the value at the grid's own 2α
+    assert squaring(g[::-1], (g ** 2)[::-1]) == rows
+
+def test_squaring_negative_control():
+    assert squaring([0.0, 0.3, 0.5, 0.7], [0.0] * 4) == []                  # no α whose double is held
