@@ -22,7 +22,7 @@ from .core import TaskVector, displaced
 from .data import make_split
 from .finetune import finetune
 from .model import load_model, load_tokenizer
-from .plots import delta_curve, delta_plot, kl_plot, surface_map, use_style
+from .plots import delta_plot, kl_plot, surface_map, use_style
 from .sweep import curve
 from .results import Results, sweep_summaries
 
@@ -191,7 +191,7 @@ class Explorer:
             self.figure.clear_output(wait=True)
             fig, axs = plt.subplots(1, 3, figsize=(13, 3.3))
             for ax, n in zip(axs, sets):
-                delta_plot(ax, {n: delta_curve(res, n)}, nulls=[delta_curve(r, n) for r in self.nulls[t]], title=f'{n} eval set')
+                delta_plot(ax, {n: curve(res, n, delta=True)}, nulls=[curve(r, n, delta=True) for r in self.nulls[t]], title=f'{n} eval set')
                 ax.axvline(a, color='C3', lw=1); ax.plot([a], [self.state['delta'][n]], 'o', color='C3')
             if all(v is not None for v in self.state['kl'].values()):
                 kl_plot(axs[2], {n: curve(res, n, 'kl') for n in sets})

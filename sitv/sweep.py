@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .core import TaskVector, displaced
-from .curves import best_alpha, crossings, squaring   # pure numerics, torch-free; re-exported here
+from .curves import best_alpha, crossings, relative, squaring   # pure numerics, torch-free; re-exported here
 from .data import get_task, make_split
 from .evaluate import evaluate
 from .grid import alpha_grid, check_alpha_range, doubling_pairs
@@ -56,10 +56,12 @@ def sweep(model, # the base model (changed only inside the sweep)
 
 def curve(results:Results, # a sweep's result file
           name:str, # eval set
-          metric:str='loss'): # summary to read
-    "Sorted α and the metric of one eval set along the sweep."
+          metric:str='loss', # summary to read
+          delta:bool=False): # subtract the value at α = 0 (refused for a sweep without α = 0)
+    "Sorted α and the metric of one eval set along the sweep (minus its base value with `delta`)."
     pts = sorted(results.points, key=lambda p: p['key']['alpha'])
-    return np.array([p['key']['alpha'] for p in pts]), np.array([p['metrics'][name][metric] for p in pts], dtype=float)
+    a, v = np.array([p['key']['alpha'] for p in pts]), np.array([p['metrics'][name][metric] for p in pts], dtype=float)
+    return relative(a, v) if delta else (a, v)
 
 # %% ../nbs/sweep.ipynb #66790576
 def paired_delta(results:Results, # a sweep's result file
