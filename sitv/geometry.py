@@ -6,19 +6,20 @@ Docs: https://sitv-project.github.io/sitv/geometry.html.md"""
 
 # %% auto #0
 __all__ = ['categorical_form', 'gaussian_form', 'isotropic_gaussian_form', 'pullback', 'christoffel', 'gaussian_curvature',
-           'geodesic', 'shoot', 'path_length', 'lm_outputs', 'lm_metric', 'fisher_quadratic', 'kl_from_base',
-           'per_example_grads', 'fisher_diagonal', 'diagonal_quadratic', 'projected_quadratic', 'hvp_fn',
-           'restricted_hessian', 'top_hessian_eigenvalue', 'hutchinson_trace']
+           'geodesic', 'shoot', 'path_length', 'segment_quads', 'frozen_energy_hessian', 'bvp_geodesic', 'refine',
+           'bvp_step_check', 'lm_outputs', 'lm_metric', 'fisher_quadratic', 'kl_from_base', 'per_example_grads',
+           'fisher_diagonal', 'diagonal_quadratic', 'projected_quadratic', 'hvp_fn', 'restricted_hessian',
+           'top_hessian_eigenvalue', 'hutchinson_trace']
 
 # %% ../nbs/geometry.ipynb #95a99125
 import math
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.func import functional_call, grad, jacfwd, jvp, vmap
 
 from .core import TaskVector, displaced
 from .data import batches
+from .evaluate import evaluating, padding_window, token_nll
 from .second_order import require_eager, scored_batches, nll_sum
 
 # %% ../nbs/geometry.ipynb #7de97bf2
@@ -135,6 +136,72 @@ def path_length(metric, xs:torch.Tensor, vs:torch.Tensor, # metric; positions an
     speed = np.array([math.sqrt(max(float(quad(x, v)), 0.0)) for x, v in zip(xs, vs)])
     return float(simpson(speed, x=np.linspace(0, t1, len(speed)))), speed
 
+# %% ../nbs/geometry.ipynb #ff1fd613
+def segment_quads(metric, # c ↦ G(c); its `.quad(c, v)` = vᵀG(c)v (one JVP for `lm_metric`) is used when it has one
+                  nodes:torch.Tensor): # (N + 1) × k points of a path, end points included
+    "ΔcₖᵀG(mₖ)Δcₖ for each of the N segments of a path, with G at the segment's midpoint mₖ."
+    quad = getattr(metric, 'quad', lambda c, v: v @ metric(c) @ v)
+    d, m = nodes[1:] - nodes[:-1], (nodes[1:] + nodes[:-1]) / 2
+    return torch.stack([quad(mk, dk) for mk, dk in zip(m, d)])
+
+def frozen_energy_hessian(Gs:np.ndarray): # N × k × k: the metric at the N segment midpoints
+    "Hessian of the discrete energy N·Σₖ ΔcₖᵀGₖΔcₖ in the N − 1 interior nodes with every Gₖ held fixed (block tridiagonal)."
+    N, k = Gs.shape[:2]
+    H = np.zeros(((N - 1) * k, (N - 1) * k))
+    for i in range(N - 1):
+        H[i*k:(i+1)*k, i*k:(i+1)*k] = 2 * N * (Gs[i] + Gs[i + 1])
+        if i < N - 2: H[i*k:(i+1)*k, (i+1)*k:(i+2)*k] = H[(i+1)*k:(i+2)*k, i*k:(i+1)*k] = -2 * N * Gs[i + 1]
+    return H
+
+
+# %% ../nbs/geometry.ipynb #a1f05f16
+class _Done(Exception): "Raised inside the objective to stop scipy's L-BFGS."
+
+def bvp_geodesic(metric, c0:torch.Tensor, c1:torch.Tensor, # metric, the fixed end points (float64)
+                 n:int=8, # segments of the path
+                 init:torch.Tensor=None, # (n + 1) × k first path (default: the straight line, equally spaced)
+                 rtol:float=1e-6, # converged when the predicted decrease ½gᵀH₀⁻¹g of the energy is below rtol·E
+                 max_evals:int=100): # energy-and-gradient evaluations at most
+    "The n-segment path from c0 to c1 of least discrete energy N·Σ ΔcᵀG(c_mid)Δc: preconditioned L-BFGS on the interior nodes."
+    from scipy.linalg import cholesky, solve_triangular
+    from scipy.optimize import minimize
+    init = c0 + torch.linspace(0, 1, n + 1, dtype=c0.dtype)[:, None] * (c1 - c0) if init is None else init
+    k, st, x0 = len(c0), dict(evals=0, E=math.inf, dec=0.0, y=np.zeros(0)), init[1:-1].reshape(-1).numpy()
+    with torch.no_grad(): R = cholesky(frozen_energy_hessian(np.stack([metric(m).numpy() for m in (init[1:] + init[:-1]) / 2]))) if n > 1 else None
+    nodes = lambda y: init if n == 1 else torch.cat([c0[None], torch.from_numpy(x0 + solve_triangular(R, y)).reshape(n - 1, k), c1[None]])
+    def fg(y):                                                   # energy and gradient in the whitened coordinates y = R(x − x₀)
+        x = nodes(y).requires_grad_(n > 1); q = segment_quads(metric, x); E = n * q.sum()
+        if n > 1: E.backward()
+        g = solve_triangular(R, x.grad[1:-1].reshape(-1).numpy(), trans='T') if n > 1 else np.zeros(0)
+        st['evals'] += 1; st.setdefault('start', float(q.detach().sqrt().sum()))
+        if float(E.detach()) < st['E']: st.update(E=float(E.detach()), dec=0.5 * float(g @ g) / float(E.detach()), q=q.detach(), y=y.copy())
+        if st['dec'] < rtol or st['evals'] >= max_evals: raise _Done     # the best path evaluated is the answer
+        return float(E.detach()), g
+    try: msg = fg(st['y']) if n == 1 else minimize(fg, np.zeros(len(x0)), jac=True, method='L-BFGS-B', options=dict(maxiter=10 * max_evals, gtol=0, ftol=0)).message
+    except _Done: msg = 'out of evaluations'
+    ok = st['dec'] < rtol
+    return dict(path=nodes(st['y']).detach(), length=float(st['q'].sqrt().sum()), energy=st['E'], speed=n * st['q'].sqrt().numpy(),
+                start_length=st['start'], converged=ok, status='converged' if ok else str(msg), evals=st['evals'], decrease=st['dec'])
+
+
+# %% ../nbs/geometry.ipynb #3d881baa
+def refine(path:torch.Tensor): # (N + 1) × k nodes
+    "The same polygon with 2N segments: every segment's midpoint inserted."
+    mid = (path[1:] + path[:-1]) / 2
+    return torch.cat([torch.stack([path[:-1], mid], 1).reshape(-1, path.shape[1]), path[-1:]])
+
+def bvp_step_check(metric, c0:torch.Tensor, c1:torch.Tensor, # metric and end points
+                   n:int=8, # segments of the coarse path (the fine one has 2n)
+                   tol:float=1e-2, # resolved when |Lₙ − L₂ₙ| / L₂ₙ is below this and both solves converged
+                   **kw): # rtol, max_evals of `bvp_geodesic`
+    "Boundary-value geodesics at n and 2n segments, their lengths' relative difference, Richardson's extrapolation and the verdict."
+    coarse = bvp_geodesic(metric, c0, c1, n, **kw)
+    fine = bvp_geodesic(metric, c0, c1, 2 * n, init=refine(coarse['path']), **kw)
+    rel = abs(coarse['length'] - fine['length']) / fine['length']
+    return dict(coarse=coarse, fine=fine, rel_diff=rel, tol=tol, extrapolated=(4 * fine['length'] - coarse['length']) / 3,
+                resolved=bool(coarse['converged'] and fine['converged'] and rel < tol))
+
+
 # %% ../nbs/geometry.ipynb #5d68a3b4
 def lm_outputs(model, # causal LM with eager attention (not modified)
                examples:list, tok, # eval texts and tokenizer
@@ -149,10 +216,11 @@ def lm_outputs(model, # causal LM with eager attention (not modified)
     dirs = [{n: tv[n].to(dev).double() for n in tv.names} for tv in tvs]
     fixed = {n: p.detach() for n, p in params.items() if n not in base}   # detached: no autograd graph, forward mode only
     def theta(c): return {**fixed, **{n: (base[n] + sum(c[i] * d[n] for i, d in enumerate(dirs) if n in d)).to(params[n].dtype) for n in names}}
-    bl, n = scored_batches(examples, tok, batch_size, max_len, dev)
+    bl, n = scored_batches(examples, tok, batch_size, max_len, dev, model=model)
     def out_fn(ids, mask, lab):
         sel = lab != -100
-        out = lambda c: functional_call(model, theta(c), (ids,), {'attention_mask': mask}).logits[:, :-1][sel]
+        def out(c):
+            with evaluating(model): return functional_call(model, theta(c), (ids,), {'attention_mask': mask}).logits[:, :-1][sel]
         out.labels = lab[sel]                                      # the scored tokens, in the order of the rows
         return out
     return [out_fn(ids, mask, lab) for ids, mask, lab in bl], n
@@ -176,11 +244,11 @@ def kl_from_base(model, examples:list, tok, tv:TaskVector, # model, eval texts, 
                  alphas, batch_size:int=32, max_len:int=256): # the α values
     "Exact KL(p_base ‖ p_α) per scored token over the whole vocabulary, at each α."
     dev = next(model.parameters()).device
-    bl, n = scored_batches(examples, tok, batch_size, max_len, dev)
+    bl, n = scored_batches(examples, tok, batch_size, max_len, dev, model=model)
     logp = lambda i, m, l: torch.log_softmax(model(input_ids=i, attention_mask=m).logits[:, :-1][l != -100].double(), -1)
-    ref = [logp(*b) for b in bl]
     out = []
-    with displaced(model, tv) as d:
+    with evaluating(model), displaced(model, tv) as d:
+        ref = [logp(*b) for b in bl]
         for a in alphas:
             d(a)
             out.append(sum(float((r.exp() * (r - logp(*b))).sum()) for r, b in zip(ref, bl)) / n)
@@ -205,14 +273,16 @@ def per_example_grads(model, examples:list, tok, # causal LM with eager attentio
     params = {n: p.detach() for n, p in model.named_parameters()}
     dev, gen = next(model.parameters()).device, torch.Generator().manual_seed(seed)
     g1 = grad(lambda p, i, m, l: nll_sum(model, p, i[None], m[None], l[None]))
-    for idx, b in batches(examples, tok, batch_size, max_len):
-        ids, mask, lab = b['input_ids'].to(dev), b['attention_mask'].to(dev), b['labels'][:, 1:].to(dev)
-        if labels == 'sampled': lab = _sample_labels(model, ids, mask, lab, gen)
-        if vectorized: gs = vmap(g1, in_dims=(None, 0, 0, 0))(params, ids, mask, lab)
-        else:
-            each = [g1(params, ids[r], mask[r], lab[r]) for r in range(len(idx))]
-            gs = {n: torch.stack([e[n] for e in each]) for n in params}
-        yield idx, (lab != -100).sum(1), gs
+    if padding_window(model): batch_size = 1            # padded float64 sliding-window attention is NaN (sitv.second_order)
+    with evaluating(model):
+        for idx, b in batches(examples, tok, batch_size, max_len):
+            ids, mask, lab = b['input_ids'].to(dev), b['attention_mask'].to(dev), b['labels'][:, 1:].to(dev)
+            if labels == 'sampled': lab = _sample_labels(model, ids, mask, lab, gen)
+            if vectorized: gs = vmap(g1, in_dims=(None, 0, 0, 0))(params, ids, mask, lab)
+            else:
+                each = [g1(params, ids[r], mask[r], lab[r]) for r in range(len(idx))]
+                gs = {n: torch.stack([e[n] for e in each]) for n in params}
+            yield idx, (lab != -100).sum(1), gs
 
 def fisher_diagonal(model, examples:list, tok, # as for `per_example_grads`
                     labels:str='sampled', seed:int=0,
@@ -249,12 +319,13 @@ def hvp_fn(model, examples:list, tok, # causal LM with eager attention, texts, t
     allp = {n: p.detach() for n, p in model.named_parameters()}
     names = list(allp) if names is None else list(names)
     params, rest = {n: allp[n] for n in names}, {n: allp[n] for n in allp if n not in names}
-    bl, n_tok = scored_batches(examples, tok, batch_size, max_len, next(model.parameters()).device)
+    bl, n_tok = scored_batches(examples, tok, batch_size, max_len, next(model.parameters()).device, model=model)
     def hvp(v):
         out = None
-        for ids, mask, lab in bl:
-            h = jvp(grad(lambda p: nll_sum(model, {**rest, **p}, ids, mask, lab)), (params,), (v,))[1]
-            out = h if out is None else {k: out[k] + h[k] for k in out}
+        with evaluating(model):
+            for ids, mask, lab in bl:
+                h = jvp(grad(lambda p: nll_sum(model, {**rest, **p}, ids, mask, lab)), (params,), (v,))[1]
+                out = h if out is None else {k: out[k] + h[k] for k in out}
         return {k: x / n_tok for k, x in out.items()}
     return hvp, params
 
@@ -267,7 +338,7 @@ def restricted_hessian(model, examples:list, tok, tvs:list, # model, texts, toke
     c0 = torch.zeros(len(tvs), dtype=torch.float64) if at is None else torch.as_tensor(at, dtype=torch.float64)
     M = 0
     for out in outs:
-        L = lambda c, out=out: F.cross_entropy(out(c).float(), out.labels, reduction='sum').double()
+        L = lambda c, out=out: token_nll(out(c), out.labels).sum().double()
         M = M + _jac(lambda c: _jac(L, c), c0)
     M = (M / n).numpy(); M = (M + M.T) / 2
     gram = np.array([[a.dot(b) for b in tvs] for a in tvs])

@@ -28,12 +28,14 @@ FAMILIES = {
                          'fused query_key_value, parallel residual, partial rotary'),
     'starcoder2':       ('Starcoder2Config', 'Starcoder2ForCausalLM', dict(**GQA, use_bias=True, sliding_window=16),
                          'biases, LayerNorm, no gating (the seed model family)'),
+    'opt':              ('OPTConfig', 'OPTForCausalLM', dict(ffn_dim=64, word_embed_proj_dim=32), 'learned positions, ReLU MLP, no symmetry maps written for it'),
 }
 
 def config(family): # a key of FAMILIES
     "A tiny config of `family` with eager attention."
     cfg_cls, _, over, _ = FAMILIES[family]
     kw = {**COMMON, **over}
+    if family == 'opt': kw.pop('intermediate_size')
     if family == 'gpt2': kw = {k: v for k, v in kw.items() if k not in ('hidden_size', 'num_hidden_layers', 'num_attention_heads', 'max_position_embeddings', 'intermediate_size')}
     cfg = getattr(tf, cfg_cls)(**kw)
     cfg._attn_implementation = 'eager'

@@ -120,7 +120,7 @@ def symmetries_check(folders, data, tmp):
         assert abs(r['symmetry']) < 1e-7, r                   # Gemma's RMSNorm computes in fp32 even in a float64 model
         assert abs(r['near_miss']) > 1e-6 and abs(r['random']) > 1e-6, r
     refused = sorted(k for k in MAPS if not ok[k][0])
-    return f"ok: {len(held)} of {len(MAPS)} maps" + (f" (not symmetries here: {'; '.join(refused)})" if refused else '')
+    return f"ok: {len(held)} of {len(MAPS)} maps hold" + (f" (refused for this family, with its reason: {'; '.join(refused)})" if refused else '')
 
 CHECKS = dict(sweep=sweep_check, lora=lora_check, tsv=tsv_check, geometry=geometry_check, symmetries=symmetries_check)
 

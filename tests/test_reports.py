@@ -148,7 +148,7 @@ def test_symmetries_report(tmp_path):
 def test_geometry_report(tmp_path):
     "Small sizes through papermill: every section runs, reports its checks, and writes its measured numbers."
     nb = run_report('geometry.ipynb', tmp_path / 'g.ipynb', tmp_path, task='sentiment_positive', second='random', n_eval=8, n_geo=3,
-                    n_random=2, fisher_draws=2, n_hutchinson=2, geo_steps=1, shoot_solves=3, lanczos_tol=1e-2,
+                    n_random=2, fisher_draws=2, n_hutchinson=2, geo_steps=1, bvp_segments=1, bvp_evals=10, shoot_solves=3, lanczos_tol=1e-2,
                     kl_alphas='0.01,0.1,1', curv_alphas='0,1', out_dir=str(tmp_path / 'r'))
     files = list((tmp_path / 'r').glob('geometry-sentiment_positive-random-general-*.json'))
     assert len(files) == 1
@@ -163,4 +163,7 @@ def test_geometry_report(tmp_path):
     assert np.array(m['plane']['christoffel_at_base']).shape == (2, 2, 2)
     text = text_of(nb)
     assert 'standard errors' in text and ('The geodesic is resolved' in text or 'NOT resolved at 1 RK4 steps' in text)
+    bvp = m['plane']['bvp']                                    # the boundary-value geodesic at 1 and 2 segments, with its verdict
+    assert bvp['n'] == 1 and bvp['length_n'] > 0 and bvp['length_2n'] > 0 and isinstance(bvp['resolved'], bool)
+    assert ('The boundary-value geodesic is resolved' in text) == bvp['resolved'] and 'boundary-value geodesic is' in text
     assert len(outputs(nb, 'image/png')) >= 3
