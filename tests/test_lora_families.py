@@ -179,6 +179,7 @@ def gpt2_folder(tmp_path_factory):
     torch.manual_seed(0)
     return save_model(GPT2LMHeadModel(cfg), tok, tmp_path_factory.mktemp('hf') / 'gpt2-lora', {'note': 'test model'})
 
+@pytest.mark.skipif(not __import__('os').environ.get('SITV_FULL'), reason='a second papermill run of a report (CI runs each report once; tests/test_families.py covers GPT-2 at function level): SITV_FULL=1 runs it')
 def test_lora_report_on_gpt2(gpt2_folder, tmp_path):
     "The whole LoRA report on GPT-2 (Conv1D), with the extracted adapter swept without and with modules_to_save."
     out = tmp_path / 'l.ipynb'

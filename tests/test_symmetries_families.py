@@ -136,6 +136,7 @@ def test_alignment_on_fused_and_transposed_layouts():
         back, found = S.align_mlp(sd, scr, cfg)
         assert all(torch.equal(p[found[i]], torch.arange(len(p))) for i, p in perms.items()) and all(torch.equal(back[n], sd[n]) for n in sd)
 
+@pytest.mark.skipif(not __import__('os').environ.get('SITV_FULL'), reason='a second papermill run of a report (CI runs each report once; tests/test_families.py covers GPT-2 at function level): SITV_FULL=1 runs it')
 def test_report_on_a_gpt2_folder(tmp_path):
     "The symmetry report runs on a GPT-2 checkpoint folder: its five maps hold, the GELU rescale is refused by name in the verdict."
     import subprocess, sys
