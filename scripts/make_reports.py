@@ -9,16 +9,18 @@ Each report is executed into reports/<name>.ipynb with its result files in repor
 are not committed: the cross-task report reads them right after the sweeps that write them). The reading copy
 reports/<name>.html keeps the report part of the notebook — its title and everything from the parameters cell on —
 without the code of `#| hide` and `#| echo: false` cells and without the library's own tests above the parameters.
-reports/manifest.json records, per report, the `sitv.results.code_hash()` it ran with, its parameters, its seconds and
-the result files it wrote. When a report is regenerated, its new result files are compared with the previous ones within
+reports/manifest.json records, per report, the hash of the code it ran (`report_hash`: its notebook's code cells and
+every `sitv` module they import, directly or through other modules), its parameters, its seconds and the result files
+it wrote; a report that reads other reports' results (cross-task) also records theirs, and is stale when one of them
+was made again. When a report is regenerated, its new result files are compared with the previous ones within
 a tolerance (numbers, not notebook text) and the differences are printed (the previous result files are removed
 first, so every point is measured again rather than resumed), so a reader sees whether a code change moved
 any number. A report run with its notebook's own default parameters (sweep-qa, composition-2d, lora-qa, tsv, symmetries,
 geometry-qa, cross-task) also gives its outputs to nbs/<notebook>, so the docs page shows the same run.
-`--check` fails when a report's recorded code hash differs from the working tree's, when an executed
+`--check` fails when a report's recorded hash differs from the working tree's, when an executed
 notebook has an error output or no figure, or when a listed file is missing.
 """
-import argparse, json, math, subprocess, sys, time
+import argparse, ast, hashlib, json, math, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +38,48 @@ REPORTS = {**{f'sweep-{t}': ('sweep.ipynb', dict(task=t) if t != 'qa' else {}) f
            'symmetries': ('symmetries.ipynb', {}),
            'geometry-qa': ('geometry.ipynb', {}),
            'cross-task': ('cross_task.ipynb', dict(results_dir='results'))}
+READS = {'cross-task': [f'sweep-{t}' for t in TASKS] + ['sweep-my_qa']}   # reports whose result files another report reads
 VOLATILE = {'seconds', 'created', 'updated', 'train_seconds', 'path'}   # timings and paths differ between runs by design
+
+def sitv_imports(source:str): # Python source (a module, or a notebook's code cells)
+    "Names of the `sitv` modules `source` imports, at top level or inside functions (`from .x import`, `from sitv.x import`, `import sitv.x`)."
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import): out |= {a.name.split('.')[1] for a in node.names if a.name.startswith('sitv.')}
+        elif isinstance(node, ast.ImportFrom):
+            mod = node.module or ''
+            if node.level: out |= {mod.split('.')[0]} if mod else {a.name for a in node.names}
+            elif mod == 'sitv': out |= {a.name for a in node.names}
+            elif mod.startswith('sitv.'): out.add(mod.split('.')[1])
+    return out
+
+def code_cells(nb_path): # a notebook
+    "Its code cells' sources, IPython magics and shell lines left out (they are not Python)."
+    cells = json.loads(Path(nb_path).read_text())['cells']
+    src = lambda c: ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+    return ['\n'.join(l for l in src(c).splitlines() if not l.lstrip().startswith(('%', '!'))) for c in cells if c['cell_type'] == 'code']
+
+def sitv_closure(sources:list, pkg=None): # Python sources; the package folder (default: sitv/ of this tree)
+    "The `sitv` modules the sources import, with everything those import in turn (sorted names, `__init__` included)."
+    pkg = Path(pkg or ROOT / 'sitv')
+    todo, seen = set().union(*(sitv_imports(s) for s in sources)) | {'__init__'}, set()
+    while todo:
+        m = todo.pop()
+        if m in seen or not (pkg / f'{m}.py').exists(): continue
+        seen.add(m); todo |= sitv_imports((pkg / f'{m}.py').read_text())
+    return sorted(seen)
+
+def report_hash(nb:str, pkg=None, nbs=None): # a report notebook's name in `nbs` (default: this tree's nbs/ and sitv/)
+    "12 hex digits of SHA-256 over the notebook's code cells and the bytes of every sitv module they reach."
+    pkg, nbs = Path(pkg or ROOT / 'sitv'), Path(nbs or ROOT / 'nbs')
+    cells, h = code_cells(nbs / nb), hashlib.sha256()
+    for c in cells: h.update(c.encode() + b'\0')
+    for m in sitv_closure(cells, pkg): h.update(m.encode() + b'\0' + (pkg / f'{m}.py').read_bytes() + b'\0')
+    return h.hexdigest()[:12]
+
+def reads_of(name, manifest):
+    "What a report read from other reports: their recorded hash and date (the cross-task report reads the sweeps' results)."
+    return {r: [manifest.get(r, {}).get('code_hash'), manifest.get(r, {}).get('made')] for r in READS.get(name, [])}
 
 def params_for(params, defaults):
     "The report's parameters, with out_dir pointed at reports/results where the notebook has one (None: beside its inputs)."
@@ -125,7 +168,6 @@ def prepare(params):
 
 def run(names, manifest):
     import papermill as pm
-    from sitv.results import code_hash
     (OUT / 'results').mkdir(parents=True, exist_ok=True)
     for name in names:
         nb, params = REPORTS[name]
@@ -144,7 +186,8 @@ def run(names, manifest):
         errors, figures = problems(OUT / f'{name}.ipynb')
         if not errors and all(defaults.get(k) == v for k, v in params.items()):
             print(f'  nbs/{nb}: outputs of {sync_outputs(nb, OUT / f"{name}.ipynb")} code cells copied from this run (its defaults)')
-        manifest[name] = dict(notebook=nb, parameters=params, code_hash=code_hash(), seconds=round(secs, 1), date=time.strftime('%Y-%m-%d'),
+        manifest[name] = dict(notebook=nb, parameters=params, code_hash=report_hash(nb), seconds=round(secs, 1), date=time.strftime('%Y-%m-%d'),
+                              made=time.strftime('%Y-%m-%dT%H:%M:%S'), reads=reads_of(name, manifest),
                               results=[f for f in files if not f.endswith('.safetensors')], figures=figures)
         for f, doc in old.items():
             p = OUT / 'results' / f
@@ -166,12 +209,13 @@ def write_index(manifest):
                                     f"<th>parameters</th><th>date</th><th>sitv code</th><th>run time</th><th>figures</th></tr>{rows}</table>\n", encoding='utf-8')
 
 def check(manifest):
-    from sitv.results import code_hash
-    now, bad = code_hash(), []
+    bad = []
     missing = [n for n in REPORTS if n not in manifest]
     if missing: bad.append(f'reports never generated: {missing}')
     for name, m in manifest.items():
-        if m['code_hash'] != now: bad.append(f'{name}: made by code {m["code_hash"]}, the tree is {now}: stale')
+        now = report_hash(m['notebook'])
+        if m['code_hash'] != now: bad.append(f'{name}: made by code {m["code_hash"]}, the tree is {now} ({m["notebook"]} and the sitv modules it imports): stale')
+        if m.get('reads', {}) != reads_of(name, manifest): bad.append(f'{name}: the reports it reads ({", ".join(READS[name])}) were made again after it: stale')
         for f in [f'{name}.ipynb', f'{name}.html'] + [f'results/{r}' for r in m['results']]:
             if not (OUT / f).exists(): bad.append(f'{name}: {f} missing')
         if (OUT / f'{name}.ipynb').exists():

@@ -6,10 +6,10 @@ Docs: https://sitv-project.github.io/sitv/geometry.html.md"""
 
 # %% auto #0
 __all__ = ['categorical_form', 'gaussian_form', 'isotropic_gaussian_form', 'pullback', 'christoffel', 'gaussian_curvature',
-           'geodesic', 'shoot', 'path_length', 'segment_quads', 'frozen_energy_hessian', 'bvp_geodesic', 'refine',
-           'bvp_step_check', 'lm_outputs', 'lm_metric', 'fisher_quadratic', 'kl_from_base', 'per_example_grads',
-           'fisher_diagonal', 'diagonal_quadratic', 'projected_quadratic', 'hvp_fn', 'restricted_hessian',
-           'top_hessian_eigenvalue', 'hutchinson_trace']
+           'geodesic', 'shoot', 'path_length', 'gauss_points', 'segment_quads', 'polygon_length',
+           'frozen_energy_hessian', 'bvp_geodesic', 'refine', 'bvp_step_check', 'lm_outputs', 'lm_metric',
+           'fisher_quadratic', 'kl_from_base', 'per_example_grads', 'fisher_diagonal', 'diagonal_quadratic',
+           'projected_quadratic', 'hvp_fn', 'restricted_hessian', 'top_hessian_eigenvalue', 'hutchinson_trace']
 
 # %% ../nbs/geometry.ipynb #95a99125
 import math
@@ -137,14 +137,28 @@ def path_length(metric, xs:torch.Tensor, vs:torch.Tensor, # metric; positions an
     return float(simpson(speed, x=np.linspace(0, t1, len(speed)))), speed
 
 # %% ../nbs/geometry.ipynb #ff1fd613
-def segment_quads(metric, # c ↦ G(c); its `.quad(c, v)` = vᵀG(c)v (one JVP for `lm_metric`) is used when it has one
-                  nodes:torch.Tensor): # (N + 1) × k points of a path, end points included
-    "ΔcₖᵀG(mₖ)Δcₖ for each of the N segments of a path, with G at the segment's midpoint mₖ."
-    quad = getattr(metric, 'quad', lambda c, v: v @ metric(c) @ v)
-    d, m = nodes[1:] - nodes[:-1], (nodes[1:] + nodes[:-1]) / 2
-    return torch.stack([quad(mk, dk) for mk, dk in zip(m, d)])
+def gauss_points(points:int): # nodes per segment
+    "Gauss–Legendre nodes on [0, 1] and their weights (which sum to 1)."
+    x, w = np.polynomial.legendre.leggauss(points)
+    return (x + 1) / 2, w / 2
 
-def frozen_energy_hessian(Gs:np.ndarray): # N × k × k: the metric at the N segment midpoints
+def _quad(metric): return getattr(metric, 'quad', lambda c, v: v @ metric(c) @ v)   # `lm_metric` does vᵀGv with one JVP
+
+def segment_quads(metric, # c ↦ G(c); its `.quad(c, v)` = vᵀG(c)v (one JVP for `lm_metric`) is used when it has one
+                  nodes:torch.Tensor, # (N + 1) × k points of a path, end points included
+                  points:int=2): # Gauss–Legendre nodes per segment (1 is the midpoint rule)
+    "qₖ = ∫₀¹ ΔcₖᵀG(cₖ + sΔcₖ)Δcₖ ds for each of the N segments of a path."
+    quad, (s, w), d = _quad(metric), gauss_points(points), nodes[1:] - nodes[:-1]
+    return torch.stack([sum(float(wj) * quad(c + float(sj) * dk, dk) for sj, wj in zip(s, w)) for c, dk in zip(nodes[:-1], d)])
+
+@torch.no_grad()
+def polygon_length(metric, nodes:torch.Tensor, # as for `segment_quads`
+                   points:int=8): # Gauss–Legendre nodes per segment
+    "Fisher length Σₖ ∫₀¹ √(ΔcₖᵀG(cₖ + sΔcₖ)Δcₖ) ds of the polygon through `nodes`: an upper bound of the distance between its ends."
+    quad, (s, w), d = _quad(metric), gauss_points(points), nodes[1:] - nodes[:-1]
+    return sum(float(wj) * math.sqrt(max(float(quad(c + float(sj) * dk, dk)), 0.0)) for c, dk in zip(nodes[:-1], d) for sj, wj in zip(s, w))
+
+def frozen_energy_hessian(Gs:np.ndarray): # N × k × k: the metric on each of the N segments
     "Hessian of the discrete energy N·Σₖ ΔcₖᵀGₖΔcₖ in the N − 1 interior nodes with every Gₖ held fixed (block tridiagonal)."
     N, k = Gs.shape[:2]
     H = np.zeros(((N - 1) * k, (N - 1) * k))
@@ -161,8 +175,10 @@ def bvp_geodesic(metric, c0:torch.Tensor, c1:torch.Tensor, # metric, the fixed e
                  n:int=8, # segments of the path
                  init:torch.Tensor=None, # (n + 1) × k first path (default: the straight line, equally spaced)
                  rtol:float=1e-6, # converged when the predicted decrease ½gᵀH₀⁻¹g of the energy is below rtol·E
-                 max_evals:int=100): # energy-and-gradient evaluations at most
-    "The n-segment path from c0 to c1 of least discrete energy N·Σ ΔcᵀG(c_mid)Δc: preconditioned L-BFGS on the interior nodes."
+                 max_evals:int=100, # energy-and-gradient evaluations at most
+                 points:int=2, # Gauss–Legendre nodes per segment in the energy
+                 check_points:int=8): # nodes per segment for the reported `length`
+    "The n-segment path from c0 to c1 of least discrete energy N·Σₖ qₖ: preconditioned L-BFGS on the interior nodes."
     from scipy.linalg import cholesky, solve_triangular
     from scipy.optimize import minimize
     init = c0 + torch.linspace(0, 1, n + 1, dtype=c0.dtype)[:, None] * (c1 - c0) if init is None else init
@@ -170,7 +186,7 @@ def bvp_geodesic(metric, c0:torch.Tensor, c1:torch.Tensor, # metric, the fixed e
     with torch.no_grad(): R = cholesky(frozen_energy_hessian(np.stack([metric(m).numpy() for m in (init[1:] + init[:-1]) / 2]))) if n > 1 else None
     nodes = lambda y: init if n == 1 else torch.cat([c0[None], torch.from_numpy(x0 + solve_triangular(R, y)).reshape(n - 1, k), c1[None]])
     def fg(y):                                                   # energy and gradient in the whitened coordinates y = R(x − x₀)
-        x = nodes(y).requires_grad_(n > 1); q = segment_quads(metric, x); E = n * q.sum()
+        x = nodes(y).requires_grad_(n > 1); q = segment_quads(metric, x, points); E = n * q.sum()
         if n > 1: E.backward()
         g = solve_triangular(R, x.grad[1:-1].reshape(-1).numpy(), trans='T') if n > 1 else np.zeros(0)
         st['evals'] += 1; st.setdefault('start', float(q.detach().sqrt().sum()))
@@ -179,9 +195,10 @@ def bvp_geodesic(metric, c0:torch.Tensor, c1:torch.Tensor, # metric, the fixed e
         return float(E.detach()), g
     try: msg = fg(st['y']) if n == 1 else minimize(fg, np.zeros(len(x0)), jac=True, method='L-BFGS-B', options=dict(maxiter=10 * max_evals, gtol=0, ftol=0)).message
     except _Done: msg = 'out of evaluations'
-    ok = st['dec'] < rtol
-    return dict(path=nodes(st['y']).detach(), length=float(st['q'].sqrt().sum()), energy=st['E'], speed=n * st['q'].sqrt().numpy(),
-                start_length=st['start'], converged=ok, status='converged' if ok else str(msg), evals=st['evals'], decrease=st['dec'])
+    ok, path = st['dec'] < rtol, nodes(st['y']).detach()
+    return dict(path=path, length=polygon_length(metric, path, check_points), discrete_length=float(st['q'].sqrt().sum()), energy=st['E'],
+                speed=n * st['q'].sqrt().numpy(), start_length=st['start'], converged=ok, status='converged' if ok else str(msg),
+                evals=st['evals'], decrease=st['dec'])
 
 
 # %% ../nbs/geometry.ipynb #3d881baa
@@ -192,14 +209,17 @@ def refine(path:torch.Tensor): # (N + 1) × k nodes
 
 def bvp_step_check(metric, c0:torch.Tensor, c1:torch.Tensor, # metric and end points
                    n:int=8, # segments of the coarse path (the fine one has 2n)
-                   tol:float=1e-2, # resolved when |Lₙ − L₂ₙ| / L₂ₙ is below this and both solves converged
-                   **kw): # rtol, max_evals of `bvp_geodesic`
-    "Boundary-value geodesics at n and 2n segments, their lengths' relative difference, Richardson's extrapolation and the verdict."
+                   tol:float=1e-2, # resolved when both relative differences are below this and both solves converged
+                   **kw): # rtol, max_evals, points, check_points of `bvp_geodesic`
+    "Boundary-value geodesics at n and 2n segments: both lengths, their relative difference, the fine length re-measured with twice the nodes, Richardson's extrapolation and the verdict."
     coarse = bvp_geodesic(metric, c0, c1, n, **kw)
     fine = bvp_geodesic(metric, c0, c1, 2 * n, init=refine(coarse['path']), **kw)
     rel = abs(coarse['length'] - fine['length']) / fine['length']
+    recheck = polygon_length(metric, fine['path'], 2 * kw.get('check_points', 8))     # is the measured length itself resolved?
+    quad_rel = abs(fine['length'] - recheck) / recheck
     return dict(coarse=coarse, fine=fine, rel_diff=rel, tol=tol, extrapolated=(4 * fine['length'] - coarse['length']) / 3,
-                resolved=bool(coarse['converged'] and fine['converged'] and rel < tol))
+                length_recheck=recheck, recheck_diff=quad_rel, quadrature_gap=abs(fine['discrete_length'] - fine['length']) / fine['length'],
+                resolved=bool(coarse['converged'] and fine['converged'] and rel < tol and quad_rel < tol))
 
 
 # %% ../nbs/geometry.ipynb #5d68a3b4

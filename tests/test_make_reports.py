@@ -9,7 +9,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'scripts'))
 import make_reports as mr
-from sitv.results import code_hash
 
 def _nb(path, error=False):
     nb = nbformat.v4.new_notebook()
@@ -51,14 +50,41 @@ def test_check_finds_stale_missing_and_broken_reports(tmp_path, monkeypatch):
     for n in ('good', 'old', 'broken'):
         _nb(tmp_path / f'{n}.ipynb', error=n == 'broken'); (tmp_path / f'{n}.html').write_text('<html/>')
     (tmp_path / 'results' / 'r.json').write_text('{}')
-    now = code_hash()
-    manifest = {'good': dict(code_hash=now, results=['r.json']), 'old': dict(code_hash='000000000000', results=[]),
-                'broken': dict(code_hash=now, results=['gone.json'])}
+    now = mr.report_hash('sweep.ipynb')
+    manifest = {'good': dict(notebook='sweep.ipynb', code_hash=now, results=['r.json']), 'old': dict(notebook='sweep.ipynb', code_hash='000000000000', results=[]),
+                'broken': dict(notebook='sweep.ipynb', code_hash=now, results=['gone.json'])}
     bad = mr.check(manifest)
     assert not any(b.startswith('good') for b in bad), bad
     assert any(b.startswith('old:') and 'stale' in b for b in bad)
     assert any('broken: results/gone.json missing' in b for b in bad) and any("broken: error outputs ['ValueError']" in b for b in bad)
     assert any("never generated: ['absent']" in b for b in bad)
+
+def test_report_hash_covers_the_notebook_and_the_modules_it_reaches(tmp_path):
+    "A report is stale when its notebook's code or a sitv module it imports (directly, lazily or through another) changes; other modules do not count."
+    pkg, nbs = tmp_path / 'sitv', tmp_path / 'nbs'; pkg.mkdir(); nbs.mkdir()
+    (pkg / '__init__.py').write_text('')
+    (pkg / 'a.py').write_text('from .core import x\ndef f():\n    from sitv.lazy import y\n    return y\n')
+    (pkg / 'core.py').write_text('x = 1\n'); (pkg / 'lazy.py').write_text('y = 2\n'); (pkg / 'other.py').write_text('z = 3\n')
+    nb = nbformat.v4.new_notebook(); nb.cells = [nbformat.v4.new_markdown_cell('# r'), nbformat.v4.new_code_cell('%matplotlib inline\nfrom sitv.a import f\nprint(f())')]
+    nbformat.write(nb, nbs / 'r.ipynb')
+    assert mr.sitv_closure(mr.code_cells(nbs / 'r.ipynb'), pkg) == ['__init__', 'a', 'core', 'lazy']
+    h = lambda: mr.report_hash('r.ipynb', pkg, nbs)
+    h0 = h(); (pkg / 'other.py').write_text('z = 4\n')
+    assert h() == h0                                                             # a module the report never reaches
+    for f, text in (('lazy.py', 'y = 5\n'), ('core.py', 'x = 6\n')):
+        (pkg / f).write_text(text); assert h() != h0; h0 = h()                   # imported inside a function; imported by a.py
+    nb.cells[1].source += '\nprint(2)'; nbformat.write(nb, nbs / 'r.ipynb')
+    assert h() != h0                                                             # the report's own code
+
+def test_a_report_reading_others_is_stale_when_they_are_made_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(mr, 'OUT', tmp_path); monkeypatch.setattr(mr, 'REPORTS', {'sweep-a': None, 'cross': None}); monkeypatch.setattr(mr, 'READS', {'cross': ['sweep-a']})
+    for n in ('sweep-a', 'cross'): _nb(tmp_path / f'{n}.ipynb'); (tmp_path / f'{n}.html').write_text('<html/>')
+    entry = lambda made: dict(notebook='sweep.ipynb', code_hash=mr.report_hash('sweep.ipynb'), results=[], made=made)
+    manifest = {'sweep-a': entry('2026-12-03T10:00:00')}
+    manifest['cross'] = {**entry('2026-12-03T10:05:00'), 'reads': mr.reads_of('cross', manifest)}
+    assert mr.check(manifest) == []
+    manifest['sweep-a'] = entry('2026-12-03T11:00:00')                           # the sweep made again, the cross-task report not
+    assert any(b.startswith('cross: the reports it reads (sweep-a) were made again') for b in mr.check(manifest))
 
 def test_committed_reports_are_made_by_this_code():
     manifest = ROOT / 'reports' / 'manifest.json'
