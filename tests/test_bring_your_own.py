@@ -218,7 +218,7 @@ def test_geometry_on_your_checkpoint(byo, tmp_path):
     "`-p finetuned FT` on your general texts: the Fisher, curvature (at θ_ft written into the base) and plane sections run."
     R = byo['root']
     r = papermill('geometry.ipynb', tmp_path / 'g.ipynb', tmp_path, model=R / 'llama-base', finetuned=R / 'llama-ft', general_data=byo['general'],
-                  n_eval=6, n_geo=2, n_random=1, fisher_draws=2, geo_steps=1, shoot_solves=1, n_hutchinson=2, kl_alphas='0.1,1',
+                  n_eval=6, n_geo=2, n_random=1, fisher_draws=2, geo_steps=1, shoot_solves=1, bvp_segments=1, bvp_evals=10, n_hutchinson=2, kl_alphas='0.1,1',
                   curv_alphas='0,1', out_dir=tmp_path / 'r')
     assert r.returncode == 0, r.stderr[-3000:]
     nb = json.loads((tmp_path / 'g.ipynb').read_text()); text = text_of(nb)
