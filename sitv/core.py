@@ -244,54 +244,71 @@ def distinct_targets(params:dict, # name -> parameter of the live model (duplica
 
 # %% ../nbs/core.ipynb #41391883
 class Displacement:
-    "Writes θ_base + Σ αᵢTᵢ into `model` from a pristine copy; use through `displaced`."
-    def __init__(self, model, tvs:list, check_base:bool=True, pristine_device=None):
+    "Writes θ_base + Σ αᵢTᵢ into `model` from a pristine base (in memory, or the file the model was loaded from); use through `displaced`."
+    def __init__(self, model, tvs:list, check_base:bool=True, pristine_device=None,
+                 source:dict=None): # name -> θ_base read from a file (memory-mapped); used where it equals the live parameter bit for bit
         params = dict(model.named_parameters(remove_duplicate=False))
         for tv in tvs: check_applicable(params, tv, check_base)
         self.model, self.tvs, self.targets = model, tvs, distinct_targets(params, tvs)
         self.layout = {n: (p.dtype, p.device) for n, p in self.targets.items()}   # what restore writes back into
-        self.pristine = {n: p.detach().to(pristine_device or p.device, copy=True) for n, p in self.targets.items()}
+        self.pristine, self.from_file = {}, []
+        for n, p in self.targets.items():
+            s = None if source is None else source.get(n)
+            if s is not None and s.shape == p.shape and torch.equal(s.to(p.device, p.dtype), p.detach()):
+                self.pristine[n] = s; self.from_file.append(n)      # pages of the file: the OS can drop them and read them again
+            else: self.pristine[n] = p.detach().to(pristine_device or p.device, copy=True)
         self.alphas = (0.0,) * len(tvs)
 
-    def current(self):
-        "name -> the model's parameter now (`model.to(device)` may replace parameter objects)."
-        params = dict(self.model.named_parameters(remove_duplicate=False))
-        return {n: params[n] for n in self.targets}
+    def base(self, n, p): # a target's name and its live parameter
+        "θ_base of `n` in `p`'s dtype and device (a stored copy in another dtype is cast the way loading cast it)."
+        return self.pristine[n].to(p.device, p.dtype)
 
-    def moved_layout(self):
-        "`(name, (dtype, device) at entry, now)` of the first parameter cast or moved since entry, else None."
-        return next(((n, self.layout[n], (p.dtype, p.device)) for n, p in self.current().items() if (p.dtype, p.device) != self.layout[n]), None)
 
-    @torch.no_grad()
-    def __call__(self, *alphas):
-        "Set the model to θ_base + Σ αᵢTᵢ (one α per task vector)."
-        if len(alphas) != len(self.tvs): raise ValueError(f'{len(self.tvs)} task vector(s) but {len(alphas)} alpha(s)')
-        if (m := self.moved_layout()): raise RuntimeError(f"parameter '{m[0]}' was cast or moved from {m[1]} to {m[2]} inside the context: θ(α) would not be θ_base + αT")
-        for n, p in self.current().items():
-            theta = self.pristine[n].to(p.device, torch.promote_types(p.dtype, torch.float32))   # fp32, or fp64 for fp64 models
-            for a, tv in zip(alphas, self.tvs):
-                if a != 0 and n in tv.deltas: theta = theta + float(a) * tv[n].to(p.device)
-            p.copy_(theta.to(p.dtype))
-        self.alphas = tuple(float(a) for a in alphas)
-        return self
+# %% ../nbs/core.ipynb #cf1a8c7a
+@patch
+def current(self:Displacement):
+    "name -> the model's parameter now (`model.to(device)` may replace parameter objects)."
+    params = dict(self.model.named_parameters(remove_duplicate=False))
+    return {n: params[n] for n in self.targets}
 
-    @torch.no_grad()
-    def restore(self):
-        "Copy the pristine base back, bit for bit; raise `RuntimeError` if the model was cast or moved meanwhile."
-        m = self.moved_layout()
-        for n, p in self.current().items():
-            if p.device.type != 'meta': p.copy_(self.pristine[n])   # as close to the base as the new layout allows
-        self.alphas = (0.0,) * len(self.tvs)
-        if m: raise RuntimeError(f"parameter '{m[0]}' was cast or moved from {m[1]} to {m[2]} inside the context: the base could "
-                                 'not be written back bit for bit (cast or move the model outside `displaced`; reload it now)')
+@patch
+def moved_layout(self:Displacement):
+    "`(name, (dtype, device) at entry, now)` of the first parameter cast or moved since entry, else None."
+    return next(((n, self.layout[n], (p.dtype, p.device)) for n, p in self.current().items() if (p.dtype, p.device) != self.layout[n]), None)
 
-    @torch.no_grad()
-    def distance(self):
-        "‖θ − θ_base‖ of what is in the model now (the realised displacement): differences in fp32 (fp64 for fp64 models), sums in float64."
-        def sq(n, p):
-            dt = torch.promote_types(p.dtype, torch.float32)
-            return torch.linalg.vector_norm(p.to(dt) - self.pristine[n].to(p.device, dt), dtype=torch.float64).item() ** 2
-        return math.sqrt(sum(sq(n, p) for n, p in self.current().items()))
+@patch
+@torch.no_grad()
+def __call__(self:Displacement, *alphas):
+    "Set the model to θ_base + Σ αᵢTᵢ (one α per task vector)."
+    if len(alphas) != len(self.tvs): raise ValueError(f'{len(self.tvs)} task vector(s) but {len(alphas)} alpha(s)')
+    if (m := self.moved_layout()): raise RuntimeError(f"parameter '{m[0]}' was cast or moved from {m[1]} to {m[2]} inside the context: θ(α) would not be θ_base + αT")
+    for n, p in self.current().items():
+        theta = self.base(n, p).to(torch.promote_types(p.dtype, torch.float32))   # fp32, or fp64 for fp64 models
+        for a, tv in zip(alphas, self.tvs):
+            if a != 0 and n in tv.deltas: theta = theta + float(a) * tv[n].to(p.device)
+        p.copy_(theta.to(p.dtype))
+    self.alphas = tuple(float(a) for a in alphas)
+    return self
+
+@patch
+@torch.no_grad()
+def restore(self:Displacement):
+    "Copy the pristine base back, bit for bit; raise `RuntimeError` if the model was cast or moved meanwhile."
+    m = self.moved_layout()
+    for n, p in self.current().items():
+        if p.device.type != 'meta': p.copy_(self.pristine[n])   # as close to the base as the new layout allows
+    self.alphas = (0.0,) * len(self.tvs)
+    if m: raise RuntimeError(f"parameter '{m[0]}' was cast or moved from {m[1]} to {m[2]} inside the context: the base could "
+                             'not be written back bit for bit (cast or move the model outside `displaced`; reload it now)')
+
+@patch
+@torch.no_grad()
+def distance(self:Displacement):
+    "‖θ − θ_base‖ of what is in the model now (the realised displacement): differences in fp32 (fp64 for fp64 models), sums in float64."
+    def sq(n, p):
+        dt = torch.promote_types(p.dtype, torch.float32)
+        return torch.linalg.vector_norm(p.to(dt) - self.base(n, p).to(dt), dtype=torch.float64).item() ** 2
+    return math.sqrt(sum(sq(n, p) for n, p in self.current().items()))
 
 
 # %% ../nbs/core.ipynb #885f5a03
@@ -300,10 +317,11 @@ def displaced(model, # a live `nn.Module`, changed in place inside the context
               tvs, # a `TaskVector` or a list of them
               *alphas, # initial α per task vector (default: stay at the base)
               check_base:bool=True, # refuse vectors whose base fingerprint differs from the model's
-              pristine_device=None): # where to keep the pristine copy (e.g. 'cpu' to save GPU memory)
+              pristine_device=None, # where to keep an in-memory pristine copy (e.g. 'cpu' to save GPU memory)
+              source:dict=None): # name -> θ_base from a file (`model_file_tensors`): no in-memory copy where it matches
     "Context manager: the model holds θ_base + Σ αᵢTᵢ inside, and exactly θ_base again after, even on error."
     tvs = [tvs] if isinstance(tvs, TaskVector) else list(tvs)
-    d = Displacement(model, tvs, check_base, pristine_device)
+    d = Displacement(model, tvs, check_base, pristine_device, source)
     try:
         if alphas: d(*alphas)
         yield d
