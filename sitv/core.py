@@ -197,6 +197,11 @@ def load_task_vector(path):
 TaskVector.save = save_task_vector
 TaskVector.load = staticmethod(load_task_vector)
 
+@patch
+def mapped(self:TaskVector, path): # where to write it (a .safetensors file)
+    "The same vector, written to `path` and read back memory-mapped: its values live in the file's pages, not in anonymous memory."
+    return load_task_vector(save_task_vector(self, path))
+
 # %% ../nbs/core.ipynb #36ff3fee
 @patch(cls_method=True)
 def from_safetensors(cls:TaskVector, base_path, finetuned_path, source=None):

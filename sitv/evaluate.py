@@ -78,7 +78,8 @@ def score(model, # a causal LM (evaluated in eval mode; its mode is put back aft
           max_len:int=256, # longer texts are truncated (with a warning)
           progress:bool=False, # show a progress bar
           topk:int=0, # also keep the top-k log-probabilities at every scored position (a reference for `ref`)
-          ref:dict=None): # per-text top-k of a reference model: adds KL(p_ref ‖ p) and top-1 agreement
+          ref:dict=None, # per-text top-k of a reference model: adds KL(p_ref ‖ p) and top-1 agreement
+          min_fill:float=0.9): # real ÷ computed tokens of every batch at least (`sitv.data.length_buckets`; 0: cut every batch_size sorted texts)
     "Per-text arrays `nll`, `n_tokens`, `n_correct`, `exact`, `n_bytes`, `category` (and top-k or KL) from one pass."
     if not examples: raise ValueError('empty eval data: nothing to evaluate')
     n = len(examples)
@@ -87,11 +88,11 @@ def score(model, # a causal LM (evaluated in eval mode; its mode is put back aft
     if topk: out['topk_ids'], out['topk_logp'] = [None] * n, [None] * n
     if ref is not None: out['kl'], out['agree'] = np.zeros(n), np.zeros(n, dtype=np.int64)
     dev = next(model.parameters()).device
-    if batch_size > 1 and (sw := padding_window(model)) and max(len(b['input_ids'][0]) for _, b in batches(examples, tok, batch_size, max_len)) > sw:
+    if batch_size > 1 and (sw := padding_window(model)) and max(len(b['input_ids'][0]) for _, b in batches(examples, tok, batch_size, max_len, min_fill=min_fill)) > sw:
         batch_size = 1                               # padding would turn this model's attention into NaN (see `sitv.second_order`)
-    it = batches(examples, tok, batch_size, max_len)
+    it = list(batches(examples, tok, batch_size, max_len, min_fill=min_fill))
     with evaluating(model):
-        for idx, b in tqdm(it, total=math.ceil(n / batch_size), disable=not progress, desc='eval', leave=False):
+        for idx, b in tqdm(it, disable=not progress, desc='eval', leave=False):
             lg, lab = shifted(model(input_ids=b['input_ids'].to(dev), attention_mask=b['attention_mask'].to(dev)).logits, b['labels'].to(dev))
             z, y, rows = _scored(lg, lab)
             per_row = lambda v: torch.zeros(len(idx), dtype=torch.float64, device=dev).index_add_(0, rows, v.double()).tolist()
