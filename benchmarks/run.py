@@ -34,6 +34,15 @@ BIG = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_
 BIG200 = dict(hidden_size=1024, num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=16, intermediate_size=2816)   # ≈ 206M
 CONFIGS = {'random': BIG, 'random200': BIG200}
 
+def random_tv_file(model, folder, scale=0.002, seed=0):
+    "`random_tv` written tensor by tensor to shards of 16 MiB and read back memory-mapped: T never whole in memory (as `stream_task_vector` builds it)."
+    from sitv.core import FORMAT, FORMAT_VERSION
+    from sitv.scale import ShardWriter, TV_PREFIX, load_streamed_task_vector
+    g, params, w = torch.Generator().manual_seed(seed), dict(model.named_parameters()), ShardWriter(folder, TV_PREFIX, 16 * 2**20)
+    for n, p in params.items(): w.add(n, scale * torch.randn(p.shape, generator=g))
+    w.close(dict(format=FORMAT, format_version=FORMAT_VERSION, base_fingerprint=fingerprint(params), dtype='float32', source='random'))
+    return load_streamed_task_vector(folder)
+
 def saved_random(name, tmp):
     "A random Llama of `CONFIGS[name]` saved as safetensors and loaded back (so a sweep can read its base from the file)."
     folder = Path(tmp) / name
@@ -122,9 +131,13 @@ def child(args):
         tmp = Path(tempfile.mkdtemp(dir=args.tmp))
         model = (load_model(SHIPPED) if args.model == 'shipped' else saved_random(args.model, tmp)).to(dtype)
         fp32_bytes = n_params(model) * 4
+        # transformers maps a same-dtype safetensors file into the parameters: they stay file pages until written, and the
+        # sweep's first write turns them into anonymous memory. Copy them now, so that the fixed-weight evaluation counts the
+        # live model as the sweep will (one copy) and the difference is what the sweep keeps besides it.
+        with torch.no_grad():
+            for prm in model.parameters(): prm.data = prm.data.clone()
         with PeakMemory() as fixed: evaluate(model, sets, tok)            # the model and an evaluation's activations
-        T = random_tv(model)
-        if args.base == 'file': T = T.mapped(tmp / 'T.safetensors')      # T's values in the file's pages (the in-memory one is dropped)
+        T = random_tv_file(model, tmp / 'T') if args.base == 'file' else random_tv(model)   # the same values; from a file, T is file pages
         with PeakMemory() as pm:
             sweep(model, T, sets, tok, [0.0, 0.5, 1.0], Results(tmp / 'r.json', {}), progress=False, base_file=args.base == 'file')
         shutil.rmtree(tmp, ignore_errors=True)
