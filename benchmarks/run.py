@@ -17,7 +17,7 @@
 Usage: python benchmarks/run.py [--quick] [--stream-gb 2] [--repeats 3]
 Writes benchmarks/results/<date>-all.{json,md} (and each part's own file); nbs/benchmarks.ipynb plots the latest.
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 HERE = Path(__file__).resolve().parent
@@ -27,10 +27,74 @@ from sitv.core import TaskVector, fingerprint
 from sitv.data import make_split
 from sitv.finetune import finetune
 from sitv.grid import alpha_grid
-from sitv.model import SHIPPED, byte_tokenizer, load_model, random_llama, n_params
+from sitv.model import SHIPPED, byte_tokenizer, load_model, random_llama, n_params, save_model
 import sweep_cost, lora_sweep_cost, fisher_cost, svd_cost
 
 BIG = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=8, intermediate_size=1408)
+BIG200 = dict(hidden_size=1024, num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=16, intermediate_size=2816)   # ≈ 206M
+CONFIGS = {'random': BIG, 'random200': BIG200}
+
+def random_tv_file(model, folder, scale=0.002, seed=0):
+    "`random_tv` written tensor by tensor to shards of 16 MiB and read back memory-mapped: T never whole in memory (as `stream_task_vector` builds it)."
+    from sitv.core import FORMAT, FORMAT_VERSION
+    from sitv.scale import ShardWriter, TV_PREFIX, load_streamed_task_vector
+    g, params, w = torch.Generator().manual_seed(seed), dict(model.named_parameters()), ShardWriter(folder, TV_PREFIX, 16 * 2**20)
+    for n, p in params.items(): w.add(n, scale * torch.randn(p.shape, generator=g))
+    w.close(dict(format=FORMAT, format_version=FORMAT_VERSION, base_fingerprint=fingerprint(params), dtype='float32', source='random'))
+    return load_streamed_task_vector(folder)
+
+def saved_random(name, tmp):
+    "A random Llama of `CONFIGS[name]` saved as safetensors and loaded back (so a sweep can read its base from the file)."
+    folder = Path(tmp) / name
+    save_model(random_llama(**CONFIGS[name]), byte_tokenizer(), folder)
+    return load_model(folder)
+
+def spread_texts(n=96, seed=0):
+    "A user's text file with a wide length spread: n texts of 2 to 40 words (under the 256-token cut) of the built-in general corpus, as `Example`s."
+    import random
+    from sitv.data import Example
+    words = ' '.join(e.text for e in make_split('general', 'eval', 200)).split()
+    r = random.Random(seed)
+    return [Example('', ' '.join(r.choice(words) for _ in range(int(2 * 20 ** r.random())))) for _ in range(n)]
+
+def padding(sets, tok, model, repeats, batch_size=64):
+    "Real ÷ computed tokens and evaluation seconds with sorted cuts every batch_size texts (min_fill 0, the old batching) and with length buckets (0.9), interleaved."
+    from sitv.data import batches
+    from sitv.evaluate import evaluate
+    rows = {}
+    for fill in (0.0, 0.9):
+        bl = [b for xs in sets.values() for _, b in batches(xs, tok, batch_size, min_fill=fill)]
+        rows[fill] = dict(real=sum(int(b['attention_mask'].sum()) for b in bl), computed=sum(b['attention_mask'].numel() for b in bl), batches=len(bl), seconds=[])
+    for _ in range(repeats):
+        for fill in rows:
+            t0 = time.perf_counter(); evaluate(model, sets, tok, batch_size=batch_size, min_fill=fill); rows[fill]['seconds'].append(time.perf_counter() - t0)
+    for r in rows.values(): r.update(fraction=r['real'] / r['computed'], median_seconds=statistics.median(r['seconds']))
+    return dict(old=rows[0.0], buckets=rows[0.9], time_ratio=rows[0.9]['median_seconds'] / rows[0.0]['median_seconds'])
+
+def throughput(model, sets, tok, repeats, batch_size=64):
+    "Achieved FLOP/s of a fixed-weight evaluation on real tokens against torch.mm's fp32 FLOP/s on the model's shapes (best of several)."
+    from sitv.data import batches
+    from sitv.evaluate import evaluate
+    c = model.config
+    bl = [b['attention_mask'] for xs in sets.values() for _, b in batches(xs, tok, batch_size)]
+    lengths, m = [int(n) for b in bl for n in b.sum(1)], max(b.numel() for b in bl)    # m: tokens of the largest batch, the matmuls' rows
+    body = n_params(model) - model.get_input_embeddings().weight.numel()          # 2 × non-embedding parameters per real token
+    flops = 2 * body * sum(lengths) + 4 * c.num_hidden_layers * c.hidden_size * sum(n * (n + 1) // 2 for n in lengths)
+    secs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); evaluate(model, sets, tok, batch_size=batch_size); secs.append(time.perf_counter() - t0)
+    peak = 0.0
+    for K, N in ((c.hidden_size, c.intermediate_size), (c.intermediate_size, c.hidden_size), (c.hidden_size, c.hidden_size)):
+        x, w = torch.randn(m, K), torch.randn(K, N)
+        best = min(timeit(lambda: torch.mm(x, w)) for _ in range(5))
+        peak = max(peak, 2 * m * K * N / best)
+    achieved = flops / statistics.median(secs)
+    return dict(real_tokens=sum(lengths), flops=flops, seconds=statistics.median(secs), achieved=achieved, peak=peak, ratio=achieved / peak)
+
+def timeit(f, reps=5):
+    t0 = time.perf_counter()
+    for _ in range(reps): f()
+    return (time.perf_counter() - t0) / reps
 
 def random_tv(model, scale=0.002, seed=0):
     "A Gaussian direction over every parameter, bound to `model` as its base."
@@ -64,13 +128,20 @@ def child(args):
         dtype, tok = getattr(torch, args.dtype), byte_tokenizer()
         sets = {'general': make_split('general', 'eval', 32)}
         before = rss_anon()
-        model = (load_model(SHIPPED) if args.model == 'shipped' else random_llama(**BIG)).to(dtype)
+        tmp = Path(tempfile.mkdtemp(dir=args.tmp))
+        model = (load_model(SHIPPED) if args.model == 'shipped' else saved_random(args.model, tmp)).to(dtype)
         fp32_bytes = n_params(model) * 4
+        # transformers maps a same-dtype safetensors file into the parameters: they stay file pages until written, and the
+        # sweep's first write turns them into anonymous memory. Copy them now, so that the fixed-weight evaluation counts the
+        # live model as the sweep will (one copy) and the difference is what the sweep keeps besides it.
+        with torch.no_grad():
+            for prm in model.parameters(): prm.data = prm.data.clone()
         with PeakMemory() as fixed: evaluate(model, sets, tok)            # the model and an evaluation's activations
-        T = random_tv(model)
+        T = random_tv_file(model, tmp / 'T') if args.base == 'file' else random_tv(model)   # the same values; from a file, T is file pages
         with PeakMemory() as pm:
-            sweep(model, T, sets, tok, [0.0, 0.5, 1.0], Results(Path(tempfile.mkdtemp()) / 'r.json', {}), progress=False)
-        out = dict(model=args.model, dtype=args.dtype, n_params=n_params(model), fp32_model_bytes=fp32_bytes,
+            sweep(model, T, sets, tok, [0.0, 0.5, 1.0], Results(tmp / 'r.json', {}), progress=False, base_file=args.base == 'file')
+        shutil.rmtree(tmp, ignore_errors=True)
+        out = dict(model=args.model, dtype=args.dtype, base=args.base, n_params=n_params(model), fp32_model_bytes=fp32_bytes,
                    stored_model_bytes=sum(p.numel() * p.element_size() for p in model.parameters()), tv_bytes=sum(t.numel() * 4 for t in T.deltas.values()),
                    rss_anon_before_model=before, peak_fixed_evaluation=fixed.peak, peak_sweep=pm.peak,
                    fixed_over_fp32_model=(fixed.peak - before) / fp32_bytes, sweep_over_fp32_model=(pm.peak - before) / fp32_bytes,
@@ -125,8 +196,18 @@ def main(a):
     # 2. LoRA
     out['lora'] = lora_sweep_cost.main(0.5 if a.quick else 0.25, 'qa', 1 if a.quick else a.repeats)
     # 3. memory of a sweep, fresh processes
-    out['sweep_memory'] = [in_fresh_process('--child', 'sweep-memory', '--model', m, '--dtype', d)
-                           for m in ('shipped', 'random') for d in ('float32', 'bfloat16')]
+    out['sweep_memory'] = [in_fresh_process('--child', 'sweep-memory', '--model', m, '--dtype', d, '--base', b, '--tmp', a.tmp)
+                           for m, d, b in [('shipped', 'float32', 'memory'), ('shipped', 'bfloat16', 'memory'), ('random', 'float32', 'memory'),
+                                           ('random', 'float32', 'file'), ('random200', 'float32', 'memory'), ('random200', 'float32', 'file')]]
+    # 3b. padding, attention kernel and throughput (issue 18), side by side in this process
+    user = {'user file (2–40 words)': spread_texts()}
+    out['padding'] = {'shipped data': padding(sets, tok, base, a.repeats), 'user file': padding(user, tok, base, a.repeats)}
+    eager = load_model(SHIPPED, attn_implementation='eager')
+    out['attention'] = {impl: sweep_cost.measure(m, T, sets, tok, alpha_grid(-0.5, 1.5, 0.5), 1 if a.quick else a.repeats, schemes=('fixed', 'sitv'), label=f'{SHIPPED}, qa T, {impl} attention')
+                        for impl, m in (('eager', eager), ('sdpa', base))}
+    big = random_llama(**BIG); big.set_attn_implementation('sdpa')
+    out['throughput'] = throughput(big, {'general': make_split('general', 'eval', 32), 'qa': make_split('qa', 'eval', 16)}, tok, a.repeats)
+    del big, eager
     # 4. streaming T
     if a.stream_gb > 0: out['stream'] = in_fresh_process('--child', 'stream', '--stream-gb', str(a.stream_gb), '--tmp', a.tmp)
     # 5. half precision
@@ -154,8 +235,19 @@ def summary(o):
     md += [f"| LoRA: adapter scaling ÷ written weights (s per α) | {lr['scaling_over_writes']:.2f} | — |"]
     for m in o['sweep_memory']:
         md += [f"| model copies held by a sweep, (peak RssAnon of the sweep − of a fixed-weight evaluation) ÷ fp32 model size + 1: "
-               f"{m['model']} ({m['n_params'] / 1e6:.1f}M), {m['dtype']} storage | {m['sweep_copies']:.2f} (whole process: sweep {m['sweep_over_fp32_model']:.1f}, "
-               f"fixed evaluation {m['fixed_over_fp32_model']:.1f} × the model) | ≤ 3 |"]
+               f"{m['model']} ({m['n_params'] / 1e6:.1f}M), {m['dtype']} storage, base and T {'from their files' if m.get('base') == 'file' else 'in memory'} | "
+               f"{m['sweep_copies']:.2f} (whole process: sweep {m['sweep_over_fp32_model']:.1f}, fixed evaluation {m['fixed_over_fp32_model']:.1f} × the model) | "
+               f"{'≤ 1.3' if m.get('base') == 'file' else '—'} |"]
+    for name, pd_ in o.get('padding', {}).items():
+        md += [f"| {name}: real ÷ computed tokens, sorted cuts of 64 → length buckets; evaluation time buckets ÷ cuts | "
+               f"{pd_['old']['fraction']:.3f} → {pd_['buckets']['fraction']:.3f} ({pd_['old']['batches']} → {pd_['buckets']['batches']} batches); {pd_['time_ratio']:.2f} | ≥ 0.9 after |"]
+    if 'attention' in o:
+        e, sd = (o['attention'][k]['median_seconds_per_alpha']['sitv'] for k in ('eager', 'sdpa'))
+        md += [f"| sweep s/α on {SHIPPED}, eager | sdpa attention | {e:.3f} | {sd:.3f} (eager ÷ sdpa {e / sd:.2f}) |"]
+    if 'throughput' in o:
+        t = o['throughput']
+        md += [f"| random Llama (25.9M), fixed evaluation: achieved FLOP/s on real tokens ÷ torch.mm fp32 peak on its shapes | "
+               f"{t['ratio']:.2f} ({t['achieved'] / 1e9:.1f} / {t['peak'] / 1e9:.1f} GFLOP/s, {t['real_tokens']} real tokens) | ≥ 0.8 |"]
     if 'stream' in o:
         s = o['stream']
         md += [f"| streaming T over {s['model_bytes'] / 2**30:.1f} GiB in {s['shards']} shards: peak RssAnon ÷ largest shard | "
@@ -176,5 +268,6 @@ if __name__ == '__main__':
     p.add_argument('--repeats', type=int, default=3); p.add_argument('--stream-gb', type=float, default=2.0)
     p.add_argument('--tmp', default=tempfile.gettempdir(), help='where the synthetic checkpoint is written')
     p.add_argument('--child', choices=['sweep-memory', 'stream']); p.add_argument('--model', default='shipped'); p.add_argument('--dtype', default='float32')
+    p.add_argument('--base', choices=['memory', 'file'], default='memory', help='sweep-memory child: base and T in memory or read from their files')
     a = p.parse_args()
     child(a) if a.child else main(a)

@@ -8,7 +8,7 @@ Docs: https://sitv-project.github.io/sitv/data.html.md"""
 __all__ = ['JOBS', 'FOODS', 'ANIMALS', 'OBJECTS', 'COLORS', 'ADJS', 'DATASETS', 'TASKS', 'SPLITS', 'Sampler', 'World',
            'make_world', 'Example', 'TaskSpec', 'get_task', 'split_of', 'make_split', 'task_data', 'entropy_rate',
            'unigram_entropy', 'load_text_file', 'load_jsonl', 'split_examples', 'encode', 'collate', 'pad_id',
-           'batches']
+           'length_buckets', 'fill', 'batches']
 
 # %% ../nbs/data.ipynb #4c478aa2
 import hashlib, json, math, random, warnings
@@ -344,15 +344,38 @@ def pad_id(tok):
         if i is not None: return i
     return 0
 
+# %% ../nbs/data.ipynb #703ea0b5
+def length_buckets(lengths:list, # tokens of each text
+                   batch_size:int=32, # texts per batch at most
+                   max_tokens:int=None, # padded tokens (texts × longest) per batch at most; None: no budget
+                   min_fill:float=0.9): # a batch's real ÷ computed tokens stay at least this
+    "Batches of indices, shortest texts first: each within `batch_size` and `max_tokens`, and at least `min_fill` real (a lone text always fits)."
+    out, cur, real = [], [], 0
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        L, n = lengths[i], len(cur) + 1
+        if cur and (n > batch_size or (max_tokens and n * L > max_tokens) or real + L < min_fill * n * L):
+            out.append(cur); cur, real = [], 0
+        cur.append(i); real += L
+    return out + [cur] if cur else out
+
+def fill(lengths:list, groups:list): # tokens of each text; batches of indices
+    "Real ÷ computed tokens of right-padded batches."
+    return sum(lengths[i] for g in groups for i in g) / sum(len(g) * max(lengths[i] for i in g) for g in groups)
+
+
+# %% ../nbs/data.ipynb #b6f20f9c
 def batches(examples:list, tok, # examples and tokenizer
-            batch_size:int=32, # texts per batch
+            batch_size:int=32, # texts per batch at most
             max_len:int=256, # truncation length (a warning says how many texts were cut)
-            sort:bool=True): # group texts of similar length (less padding); indices say where each came from
-    "Yield `(indices, batch)` pairs covering `examples`."
+            sort:bool=True, # batch by length (`length_buckets`); False: in the given order, every `batch_size` texts
+            max_tokens:int=None, # padded tokens per batch at most (with `sort`)
+            min_fill:float=0.9): # real ÷ computed tokens of every batch at least (with `sort`)
+    "Yield `(indices, batch)` pairs covering `examples`; the indices say where each row came from."
     enc = [encode(e, tok) for e in examples]
     cut = sum(len(i) > max_len for i, _ in enc)
     if cut: warnings.warn(f'{cut} of {len(enc)} texts are longer than max_len={max_len} tokens and were truncated')
-    order = sorted(range(len(enc)), key=lambda i: len(enc[i][0])) if sort else list(range(len(enc)))
-    for s in range(0, len(order), batch_size):
-        idx = order[s:s + batch_size]
-        yield idx, collate([(enc[i][0][:max_len], enc[i][1][:max_len]) for i in idx], pad_id(tok))
+    enc = [(i[:max_len], l[:max_len]) for i, l in enc]
+    groups = (length_buckets([len(i) for i, _ in enc], batch_size, max_tokens, min_fill) if sort else
+              [list(range(s, min(s + batch_size, len(enc)))) for s in range(0, len(enc), batch_size)])
+    for idx in groups: yield idx, collate([enc[i] for i in idx], pad_id(tok))
+

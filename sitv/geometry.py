@@ -19,8 +19,8 @@ from torch.func import functional_call, grad, jacfwd, jvp, vmap
 
 from .core import TaskVector, displaced
 from .data import batches
-from .evaluate import evaluating, padding_window, token_nll
-from .second_order import require_eager, scored_batches, nll_sum
+from .evaluate import attention, evaluating, padding_window, token_nll
+from .second_order import scored_batches, nll_sum
 
 # %% ../nbs/geometry.ipynb #7de97bf2
 def categorical_form(logits, u, v): # logits (rows × classes) and two tangent vectors of the same shape
@@ -228,7 +228,6 @@ def lm_outputs(model, # causal LM with eager attention (not modified)
                tvs:list, # the directions T₁ … T_k (`TaskVector`s)
                batch_size:int=32, max_len:int=256):
     "Functions c ↦ logits at the scored positions of θ_base + Σ cᵢTᵢ (one per batch, `.labels` its scored tokens), and the number of scored tokens."
-    require_eager(model)
     params = dict(model.named_parameters())
     names = list(dict.fromkeys(n for tv in tvs for n in tv.names))
     dev = next(model.parameters()).device
@@ -240,7 +239,7 @@ def lm_outputs(model, # causal LM with eager attention (not modified)
     def out_fn(ids, mask, lab):
         sel = lab != -100
         def out(c):
-            with evaluating(model): return functional_call(model, theta(c), (ids,), {'attention_mask': mask}).logits[:, :-1][sel]
+            with evaluating(model), attention(model, 'eager'): return functional_call(model, theta(c), (ids,), {'attention_mask': mask}).logits[:, :-1][sel]
         out.labels = lab[sel]                                      # the scored tokens, in the order of the rows
         return out
     return [out_fn(ids, mask, lab) for ids, mask, lab in bl], n
@@ -289,7 +288,6 @@ def per_example_grads(model, examples:list, tok, # causal LM with eager attentio
                       vectorized:bool=True): # `vmap` over the texts of a batch, or a Python loop
     "Yield (indices, scored tokens per text, {name: per-text gradients of the summed NLL}) batch by batch."
     if labels not in ('data', 'sampled'): raise ValueError(f"labels must be 'data' or 'sampled', not {labels!r}")
-    require_eager(model)
     params = {n: p.detach() for n, p in model.named_parameters()}
     dev, gen = next(model.parameters()).device, torch.Generator().manual_seed(seed)
     g1 = grad(lambda p, i, m, l: nll_sum(model, p, i[None], m[None], l[None]))
@@ -335,7 +333,6 @@ def hvp_fn(model, examples:list, tok, # causal LM with eager attention, texts, t
            names:list=None, # parameters to differentiate (default: all)
            batch_size:int=32, max_len:int=256):
     "v ↦ Hv for the token-mean loss at the model's parameters (forward-over-reverse AD; dicts over `names`), and the point."
-    require_eager(model)
     allp = {n: p.detach() for n, p in model.named_parameters()}
     names = list(allp) if names is None else list(names)
     params, rest = {n: allp[n] for n in names}, {n: allp[n] for n in allp if n not in names}

@@ -10,7 +10,8 @@ __all__ = ['FORMATS', 'read_rows', 'chat_parts', 'detect_format', 'row_example',
            'check_same_architecture', 'check_shapes', 'stored_names', 'open_checkpoint', 'checkpoint_vector',
            'adapter_base', 'adapter_vector', 'adapter_base_match', 'load_vector', 'preflight_vector',
            'model_provenance', 'describe', 'slot_name', 'distinct_names', 'report_inputs', 'eval_set', 'report_sets',
-           'scores_answers_only', 'slot_vector', 'vector_note', 'common_support', 'provenance_record']
+           'scores_answers_only', 'slot_vector', 'vector_note', 'common_support', 'provenance_record',
+           'model_file_tensors']
 
 # %% ../nbs/sources.ipynb #d3a7f0fd
 import hashlib, json
@@ -524,3 +525,15 @@ def provenance_record(model_spec, model, tok_info:dict=None, vectors:dict=None, 
     drop = lambda d: {k: v for k, v in d.items() if k not in ('where', 'history')}
     return dict(model=model_provenance(model_spec, model), tokenizer=tok_info,
                 vectors={k: drop(v) for k, v in (vectors or {}).items()}, data={k: drop(v) for k, v in (data or {}).items()})
+
+# %% ../nbs/sources.ipynb #79e21b9d
+def model_file_tensors(model): # a transformers model loaded from a local folder or the local cache
+    "Parameter name -> the tensor stored in the safetensors the model came from (memory-mapped, nothing read yet); None without such a file."
+    src = getattr(model, 'name_or_path', None) or getattr(getattr(model, 'config', None), '_name_or_path', None)
+    if not src: return None
+    try:
+        ck = Checkpoint(local_folder(src))
+        names = stored_names(model, list(ck), dict(model.named_parameters(remove_duplicate=False)))
+    except (FileNotFoundError, OSError, ValueError): return None
+    return {n: ck[k] for k, n in names.items()}
+

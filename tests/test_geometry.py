@@ -134,11 +134,17 @@ def test_hessian_tools_against_the_explicit_hessian(tiny):
     rnd = [TaskVector({k: torch.randn(P[k].shape, generator=g) for k in names}, tv.base_fingerprint) for _ in range(2)]
     assert restricted_hessian(m, ex, tok, rnd)['eigenvalues'][0] < 0.5 * float(ev[-1])        # negative control
 
-def test_lm_geometry_refuses_sdpa_attention(tiny):
+def test_lm_geometry_on_an_sdpa_model_switches_to_eager_and_back(tiny):
+    "A model loaded with sdpa (no forward AD) gets the same metric as the eager one; its implementation is put back after."
     m, tok, ex, names, tv = tiny
     m2 = random_llama(seed=0, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
-    m2.config._attn_implementation = 'sdpa'
-    with pytest.raises(ValueError, match='eager attention'): lm_metric(m2, ex, tok, [tv])
+    m2.set_attn_implementation('sdpa')
+    c = f64(0.5)
+    G_sdpa, G_eager = lm_metric(m2, ex, tok, [tv])(c), lm_metric(m, ex, tok, [tv])(c)
+    assert m2.config._attn_implementation == 'sdpa' and torch.allclose(G_sdpa, G_eager, rtol=1e-6)
+    from sitv.second_order import directional_derivatives
+    d2, d1 = directional_derivatives(m2, ex, tok, tv), directional_derivatives(m, ex, tok, tv)
+    assert m2.config._attn_implementation == 'sdpa' and abs(d2['h'] - d1['h']) <= 1e-6 * abs(d1['h'])
 
 
 def test_shooting_recovers_from_a_first_guess_that_runs_off_the_chart():
