@@ -154,7 +154,7 @@ def segment_quads(metric, # c ↦ G(c); its `.quad(c, v)` = vᵀG(c)v (one JVP f
 @torch.no_grad()
 def polygon_length(metric, nodes:torch.Tensor, # as for `segment_quads`
                    points:int=8): # Gauss–Legendre nodes per segment
-    "Fisher length Σₖ ∫₀¹ √(ΔcₖᵀG(cₖ + sΔcₖ)Δcₖ) ds of the polygon through `nodes`: an upper bound of the distance between its ends."
+    "Fisher length Σₖ ∫₀¹ √(ΔcₖᵀG(cₖ + sΔcₖ)Δcₖ) ds of the polygon through `nodes` (a path, so no shorter than the distance between its ends once the quadrature resolves G)."
     quad, (s, w), d = _quad(metric), gauss_points(points), nodes[1:] - nodes[:-1]
     return sum(float(wj) * math.sqrt(max(float(quad(c + float(sj) * dk, dk)), 0.0)) for c, dk in zip(nodes[:-1], d) for sj, wj in zip(s, w))
 

@@ -337,7 +337,8 @@ def write_lora(base, # the base model
     cfg = LoraConfig(r=rank, lora_alpha=rank, target_modules=list(factors), rank_pattern=pattern, alpha_pattern=dict(pattern), lora_dropout=0.0,
                      init_lora_weights=False, fan_in_fan_out=conv1d, lora_bias=bool(biases), modules_to_save=list(modules) or None, ensure_weight_tying=tied)
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='.*fan_in_fan_out.*|.*tie_word_embeddings.*|.*save_embedding_layers.*')
+        # peft takes lora_B.bias, 1-D by nature, for a ZeRO-3 / FSDP shard saved ungathered: here every tensor is whole
+        warnings.filterwarnings('ignore', message='.*fan_in_fan_out.*|.*tie_word_embeddings.*|.*save_embedding_layers.*|.*have invalid shape.*lora_B.bias.*')
         pm = get_peft_model(copy.deepcopy(base), cfg)
         wrapped = set()
         with torch.no_grad():

@@ -321,9 +321,11 @@ def adapter_base(folder): # a peft adapter folder
     return cfg.get('base_model_name_or_path') or None
 
 def _lora_modules(folder): # a peft adapter folder
-    "Names of the modules that carry LoRA factors."
-    from sitv.lora import read_adapter, _factors
-    return set(_factors(read_adapter(folder)[1]))
+    "Names of the modules that carry LoRA factors, from the adapter file's keys (no tensor is read)."
+    from safetensors import safe_open
+    from sitv.lora import _factors
+    with safe_open(str(Path(folder) / 'adapter_model.safetensors'), 'pt') as f: keys = list(f.keys())
+    return set(_factors(dict.fromkeys(keys)))
 
 def adapter_vector(base_model, folder, model_src=None): # live base model, adapter folder, what the base was loaded from
     "ΔW of a peft adapter as a `TaskVector`, refusing an adapter that does not fit the base; returns `(TaskVector, info)`."
