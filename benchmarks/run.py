@@ -145,15 +145,17 @@ def child(args):
             for prm in model.parameters(): prm.data = prm.data.clone()
         with PeakMemory() as fixed: evaluate(model, sets, tok)            # the model and an evaluation's activations
         T = random_tv_file(model, tmp / 'T') if args.base == 'file' else random_tv(model)   # the same values; from a file, T is file pages
+        t0 = time.perf_counter()
         with PeakMemory() as pm:
             sweep(model, T, sets, tok, [0.0, 0.5, 1.0], Results(tmp / 'r.json', {}), progress=False, base_file=args.base == 'file')
+        t_sweep = time.perf_counter() - t0
         shutil.rmtree(tmp, ignore_errors=True)
         out = dict(model=args.model, dtype=args.dtype, base=args.base, n_params=n_params(model), fp32_model_bytes=fp32_bytes,
                    stored_model_bytes=sum(p.numel() * p.element_size() for p in model.parameters()), tv_bytes=sum(t.numel() * 4 for t in T.deltas.values()),
                    rss_anon_before_model=before, peak_fixed_evaluation=fixed.peak, peak_sweep=pm.peak,
                    fixed_over_fp32_model=(fixed.peak - before) / fp32_bytes, sweep_over_fp32_model=(pm.peak - before) / fp32_bytes,
                    # model copies a sweep holds: the model itself plus what the sweep adds over a fixed-weight evaluation (T, the pristine copy)
-                   sweep_copies=1 + (pm.peak - fixed.peak) / fp32_bytes)
+                   sweep_copies=1 + (pm.peak - fixed.peak) / fp32_bytes, sweep_seconds=t_sweep)
     else:   # stream
         from sitv.scale import ShardWriter, Checkpoint, stream_task_vector
         tmp = Path(tempfile.mkdtemp(dir=args.tmp))
@@ -180,8 +182,8 @@ def child(args):
         finally: shutil.rmtree(tmp, ignore_errors=True)
     print('RESULT ' + json.dumps(out))
 
-def in_fresh_process(*argv):
-    r = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True)
+def in_fresh_process(*argv, env=None):
+    r = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True, env=None if env is None else {**os.environ, **env})
     line = [l for l in r.stdout.splitlines() if l.startswith('RESULT ')]
     if r.returncode or not line: raise RuntimeError(f'{argv} failed:\n{r.stderr[-3000:]}')
     return json.loads(line[-1][7:])
@@ -203,16 +205,29 @@ def main(a):
     # 2. LoRA
     out['lora'] = lora_sweep_cost.main(0.5 if a.quick else 0.25, 'qa', 1 if a.quick else a.repeats)
     # 3. memory of a sweep, fresh processes
-    out['sweep_memory'] = [in_fresh_process('--child', 'sweep-memory', '--model', m, '--dtype', d, '--base', b, '--tmp', a.tmp)
-                           for m, d, b in [('shipped', 'float32', 'memory'), ('shipped', 'bfloat16', 'memory'), ('random', 'float32', 'memory'),
-                                           ('random', 'float32', 'file'), ('random200', 'float32', 'memory'), ('random200', 'float32', 'file')]]
+    # glibc keeps freed blocks of a few MiB in its arenas, so one process's peak varies by ±40 MiB from run to run (measured:
+    # 0.65–1.42 copies on the 25.9M model); the 25.9M rows are the median of three processes, and the file-backed rows are
+    # measured again with MALLOC_MMAP_THRESHOLD_ fixed (large blocks go back to the OS on free: what the sweep itself holds)
+    out['sweep_memory'] = []
+    for m, d, b, n, alloc in [('shipped', 'float32', 'memory', 1, None), ('shipped', 'bfloat16', 'memory', 1, None), ('random', 'float32', 'memory', 3, None),
+                              ('random', 'float32', 'file', 3, None), ('random', 'float32', 'file', 1, '131072'),
+                              ('random200', 'float32', 'memory', 1, None), ('random200', 'float32', 'file', 1, None), ('random200', 'float32', 'file', 1, '131072')]:
+        runs = [in_fresh_process('--child', 'sweep-memory', '--model', m, '--dtype', d, '--base', b, '--tmp', a.tmp, env=alloc and {'MALLOC_MMAP_THRESHOLD_': alloc}) for _ in range(n)]
+        row = sorted(runs, key=lambda r: r['sweep_copies'])[len(runs) // 2]
+        out['sweep_memory'].append({**row, 'copies_runs': [r['sweep_copies'] for r in runs], 'mmap_threshold': alloc})
     # 3b. padding, attention kernel and throughput (issue 18), side by side in this process
     user = {'user file (2–40 words)': spread_texts()}
     out['padding'] = {'shipped data': padding(sets, tok, base, a.repeats), 'user file': padding(user, tok, base, a.repeats)}
     eager = load_model(SHIPPED, attn_implementation='eager')
     out['attention'] = {impl: sweep_cost.measure(m, T, sets, tok, alpha_grid(-0.5, 1.5, 0.5), 1 if a.quick else a.repeats, schemes=('fixed', 'sitv'), label=f'{SHIPPED}, qa T, {impl} attention')
                         for impl, m in (('eager', eager), ('sdpa', base))}
-    big = random_llama(**BIG); big.set_attn_implementation('sdpa')
+    big = random_llama(**BIG); Tb = random_tv(big)
+    big_sets = {'general': make_split('general', 'eval', 32), 'qa': make_split('qa', 'eval', 16)}
+    out['attention_big'] = {}
+    for impl in ('eager', 'sdpa'):
+        big.set_attn_implementation(impl)
+        out['attention_big'][impl] = sweep_cost.measure(big, Tb, big_sets, tok, alpha_grid(-0.5, 1.5, 1.0), 1 if a.quick else a.repeats, schemes=('fixed', 'sitv'), label=f'random Llama, {impl} attention')
+    del Tb
     out['throughput'] = throughput(big, {'general': make_split('general', 'eval', 32), 'qa': make_split('qa', 'eval', 16)}, tok, a.repeats)
     del big, eager
     # 4. streaming T
@@ -234,7 +249,7 @@ def summary(o):
           '| what | measured | goal |', '|---|---|---|']
     for m in o['move']:
         r = m['ratios']; lab = f"{m['label']} ({m['n_params'] / 1e6:.1f}M)"
-        md += [f"| {lab}: sweep ÷ (points × fixed evaluation) | {r['sitv_sweep_over_fixed']:.3f} | ≤ 1.05 |",
+        md += [f"| {lab}: sweep ÷ (points × fixed evaluation), fastest of the repeats (of the medians) | {r['sitv_sweep_over_fixed']:.3f} ({r.get('sitv_sweep_over_fixed_medians', float('nan')):.3f}) | ≤ 1.05 |",
                f"| {lab}: reload from disk per α ÷ sweep | {r['reload_over_sitv']:.2f} | > 1 |",
                f"| {lab}: deep copy per α ÷ sweep | {r['deepcopy_over_sitv']:.2f} | > 1 |",
                f"| {lab}: original scheme ÷ sweep (time; forward calls) | {r['original_over_sitv']:.2f}; {r['original_over_sitv_forward_calls']:.1f} | ≈ 3 |"]
@@ -242,8 +257,11 @@ def summary(o):
     md += [f"| LoRA: adapter scaling ÷ written weights (s per α) | {lr['scaling_over_writes']:.2f} | — |"]
     for m in o['sweep_memory']:
         md += [f"| model copies held by a sweep, (peak RssAnon of the sweep − of a fixed-weight evaluation) ÷ fp32 model size + 1: "
-               f"{m['model']} ({m['n_params'] / 1e6:.1f}M), {m['dtype']} storage, base and T {'from their files' if m.get('base') == 'file' else 'in memory'} | "
-               f"{m['sweep_copies']:.2f} (whole process: sweep {m['sweep_over_fp32_model']:.1f}, fixed evaluation {m['fixed_over_fp32_model']:.1f} × the model) | "
+               f"{m['model']} ({m['n_params'] / 1e6:.1f}M), {m['dtype']} storage, base and T {'from their files' if m.get('base') == 'file' else 'in memory'}"
+               + (f", MALLOC_MMAP_THRESHOLD_={m['mmap_threshold']}" if m.get('mmap_threshold') else '')
+               + (f", median of {len(m['copies_runs'])} processes ({min(m['copies_runs']):.2f}–{max(m['copies_runs']):.2f})" if len(m.get('copies_runs', [])) > 1 else '') + " | "
+               f"{m['sweep_copies']:.2f} (whole process: sweep {m['sweep_over_fp32_model']:.1f}, fixed evaluation {m['fixed_over_fp32_model']:.1f} × the model; "
+               f"3 points in {m.get('sweep_seconds', float('nan')):.1f} s) | "
                f"{'≤ 1.3' if m.get('base') == 'file' else '—'} |"]
     for name, pd_ in o.get('padding', {}).items():
         md += [f"| {name}: real ÷ computed tokens, sorted cuts of 64 → length buckets; evaluation time buckets ÷ cuts | "
@@ -251,6 +269,9 @@ def summary(o):
     if 'attention' in o:
         e, sd = (o['attention'][k]['median_seconds_per_alpha']['sitv'] for k in ('eager', 'sdpa'))
         md += [f"| sweep s/α on {SHIPPED}, eager | sdpa attention | {e:.3f} | {sd:.3f} (eager ÷ sdpa {e / sd:.2f}) |"]
+    if 'attention_big' in o:
+        e, sd = (o['attention_big'][k]['median_seconds_per_alpha']['sitv'] for k in ('eager', 'sdpa'))
+        md += [f"| sweep s/α on the random Llama (25.9M), eager | sdpa attention | {e:.3f} | {sd:.3f} (eager ÷ sdpa {e / sd:.2f}) |"]
     if 'throughput' in o:
         t = o['throughput']
         md += [f"| random Llama (25.9M), fixed evaluation: achieved FLOP/s on real tokens ÷ torch.mm fp32 peak on its shapes | "
