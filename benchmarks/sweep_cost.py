@@ -75,6 +75,14 @@ def measure(base, T, sets, tok, grid, repeats=1, batch_size=64, schemes=SCHEMES,
                     secs[s].append(time.perf_counter() - t0)
             calls[s] = n[0] / len(grid) if s in ('fixed', 'sitv', 'original') else calls.get('fixed')
     hook.remove()
+    pairs = []
+    if 'fixed' in schemes and 'sitv' in schemes:
+        # the move itself, timed tightly against its neighbours: per α, one evaluation at the base, then writing θ(α), evaluating
+        # and measuring the realised distance, as the sweep does; whole-sweep blocks above also carry this machine's drift
+        with displaced(base, T) as move:
+            for a in grid:
+                move(0.0); t0 = time.perf_counter(); ev(base); f = time.perf_counter() - t0
+                t0 = time.perf_counter(); move(a); ev(base); move.distance(); pairs.append((time.perf_counter() - t0) / f)
     med = {s: statistics.median(v) for s, v in secs.items()}
     out = dict(label=label, n_params=n_params(base), dtype=str(next(base.parameters()).dtype).replace('torch.', ''),
                grid_points=len(grid), repeats=repeats, eval_texts={k: len(v) for k, v in sets.items()}, batch_size=batch_size,
@@ -83,6 +91,7 @@ def measure(base, T, sets, tok, grid, repeats=1, batch_size=64, schemes=SCHEMES,
     # the fastest repeat of each: this machine's speed drifts by ±15% between seconds (other tenants), which only ever slows a run down
     if 'fixed' in med and 'sitv' in med: rt['sitv_sweep_over_fixed'] = min(walls) / min(fixed_totals)
     if 'fixed' in med and 'sitv' in med: rt['sitv_sweep_over_fixed_medians'] = statistics.median(walls) / (len(grid) * med['fixed'])
+    if pairs: rt['move_over_fixed_interleaved'] = statistics.median(pairs)
     for s in ('original', 'reload', 'deepcopy'):
         if s in med and 'sitv' in med: rt[f'{s}_over_sitv'] = med[s] / med['sitv']
     if 'original' in calls and 'sitv' in calls: rt['original_over_sitv_forward_calls'] = calls['original'] / calls['sitv']
