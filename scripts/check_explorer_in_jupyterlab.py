@@ -1,11 +1,12 @@
 """A manual check that the explorer works in a real JupyterLab: start a server on a scratch notebook, open it in headless
 Chromium, run it, move the α slider with the keyboard and require the read-out to change and the figure to be drawn.
 
-Not run by CI (it needs a browser). It needs, besides this project's venv (the notebook's kernel):
-    pip install jupyterlab playwright        # any venv; run this script with its python
-    apt-get install chromium                 # or pass --chromium; `playwright install` is not needed
+Not run by CI (it needs a browser). JupyterLab comes with the project's set-up (`pip install -e ".[dev]"`), so the
+server and the notebook's kernel are the project's venv; besides that it needs Playwright's Python package and Chromium:
+    .venv/bin/pip install playwright        # `playwright install` is not needed
+    apt-get install chromium                # or pass --chromium
 
-    python scripts/check_explorer_in_jupyterlab.py --kernel-python .venv/bin/python [--chromium /usr/bin/chromium]
+    .venv/bin/python scripts/check_explorer_in_jupyterlab.py [--chromium /usr/bin/chromium]
 It prints the read-out before and after the move, writes two screenshots to --out and exits 1 if anything fails.
 """
 import argparse, json, os, subprocess, sys, tempfile, time
@@ -18,7 +19,7 @@ FIGURES = "() => document.querySelectorAll('.jp-Notebook .widget-output img').le
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--kernel-python', default=str(ROOT / '.venv' / 'bin' / 'python'), help='python of the venv sitv is installed in')
+    ap.add_argument('--kernel-python', default=sys.executable, help='python of the venv sitv is installed in (default: this one, which also runs JupyterLab)')
     ap.add_argument('--chromium', default='/usr/bin/chromium')
     ap.add_argument('--port', type=int, default=8899)
     ap.add_argument('--out', default='.', help='folder for the screenshots')
