@@ -53,4 +53,12 @@ def test_docs_sidebar_lists_every_notebook_and_the_reports():
     on_disk = {p.name for p in (ROOT / 'nbs').glob('*.ipynb') if not p.name.startswith('_')}
     assert listed == on_disk, f'missing from sidebar: {sorted(on_disk - listed)}; listed but absent: {sorted(listed - on_disk)}'
     links = [e['href'] for e in entries if isinstance(e, dict) and 'href' in e]
-    assert 'reports/index.html' in links and (ROOT / 'reports' / 'index.html').exists()
+    reports = json.loads((ROOT / 'reports' / 'manifest.json').read_text())
+    assert sorted(links) == sorted(f'reports/{n}.ipynb' for n in reports)     # every report a page of the site, nothing else
+
+def test_jupyterlab_comes_with_the_set_up():
+    "The README opens reports and the explorer in JupyterLab: the dev extra installs it into this environment."
+    r = subprocess.run([sys.executable, '-m', 'jupyterlab', '--version'], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip().split('.')[0] >= '4', r.stderr[-500:]
+    lab = Path(sys.executable).parent / 'jupyter-lab'
+    assert lab.exists(), f'{lab}: `jupyter lab` would answer "command jupyter-lab not found"'

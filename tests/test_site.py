@@ -41,7 +41,8 @@ def test_home_page_carries_the_readme(docs):
     text = (docs / 'index.html').read_text()
     for section in ('Set up', 'The main job: a per-task report', 'Your own models and data', 'Benchmarks'):
         assert section in text, section
-    assert text.count('<img') >= 3
+    figures = (ROOT / 'README.md').read_text().count('![')
+    assert figures >= 2 and text.count('<img') >= figures          # the README's figures are on the home page
 
 def test_a_missing_page_is_found(docs, tmp_path):
     site, _ = broken_copy(docs, tmp_path)
@@ -81,3 +82,14 @@ def test_page_without_its_prose_is_found(docs, tmp_path):
     edit('grid.html', lambda t: re.sub(r'(<main[^>]*>).*(</main>)', r'\1<p>' + 'placeholder text ' * 40 + r'</p>\2', t, flags=re.S))
     probs = check(site)
     assert any(p.startswith("grid.html: lacks its notebook's prose") for p in probs), probs
+
+def test_family_support_table_and_your_own_data_page_are_on_the_site(docs):
+    "The per-family support table (nbs/support.json, measured by tests/test_families.py) and the bring-your-own page."
+    import sys
+    sys.path.insert(0, str(ROOT / 'scripts'))
+    from check_site import parse
+    fam = (docs / 'families.html').read_text()
+    table = fam[fam.index('<table'):fam.index('</table>')]
+    support = json.loads((ROOT / 'nbs' / 'support.json').read_text())
+    assert len(support) >= 10 and all(f'>{k}<' in table or f'>{k} ' in table or f'{k}</td>' in table for k in support), sorted(support)
+    assert 'papermill nbs/sweep.ipynb' in parse(docs / 'sources.html').text     # the commands for your own models and data
