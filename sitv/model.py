@@ -88,7 +88,7 @@ def quiet_transformers():
 def load_model(name_or_path, # hub id or local folder
                dtype=torch.float32, # weights dtype
                device='cpu', # where to put the model
-               attn_implementation:str='sdpa'): # the fused kernel; the derivative code switches to eager where torch.func needs it
+               attn_implementation:str=None): # None: transformers' choice, sdpa where the architecture has it (Gemma 2: eager); torch.func code switches to eager itself
     "Load a causal LM in eval mode, with a clear error when the path is missing or the hub is out of reach."
     src = resolve_model_path(name_or_path)
     try:
