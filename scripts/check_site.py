@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_site import report_names
+from make_site import report_names, sidebar_entries
 
 class Page(HTMLParser):
     "Links, images, element ids and the text of `<main>` of one HTML page."
@@ -57,16 +57,6 @@ def prose(nb_path, n=6):
             w = words(run)
             if len(w) >= n and ' '.join(w[:n]) in ' '.join(words(line)): return ' '.join(w[:n])
     return None
-
-def sidebar_entries(nbs):
-    import yaml
-    def walk(items):
-        for it in items:
-            if isinstance(it, str): yield it
-            elif isinstance(it, dict):
-                if 'contents' in it: yield from walk(it['contents'])
-                elif 'href' in it or 'file' in it: yield it.get('href') or it.get('file')
-    return list(walk(yaml.safe_load((Path(nbs) / 'sidebar.yml').read_text())['website']['sidebar']['contents']))
 
 def internal(ref):
     u = urlsplit(ref)

@@ -20,8 +20,8 @@ def report_names(root=ROOT):
     "The reports the manifest records, in its order."
     return list(json.loads((root / 'reports' / 'manifest.json').read_text()))
 
-def sidebar_reports(root=ROOT):
-    "The report pages the sidebar lists (entries under nbs/reports/)."
+def sidebar_entries(nbs): # the notebooks folder holding sidebar.yml
+    "Every file or link the sidebar lists, sections flattened, in order."
     import yaml
     def walk(items):
         for it in items:
@@ -29,8 +29,11 @@ def sidebar_reports(root=ROOT):
             elif isinstance(it, dict):
                 if 'contents' in it: yield from walk(it['contents'])
                 elif 'href' in it or 'file' in it: yield it.get('href') or it.get('file')
-    sb = yaml.safe_load((root / 'nbs' / 'sidebar.yml').read_text())['website']['sidebar']['contents']
-    return [Path(e).stem for e in walk(sb) if e.startswith('reports/')]
+    return list(walk(yaml.safe_load((Path(nbs) / 'sidebar.yml').read_text())['website']['sidebar']['contents']))
+
+def sidebar_reports(root=ROOT):
+    "The report pages the sidebar lists (entries under nbs/reports/)."
+    return [Path(e).stem for e in sidebar_entries(root / 'nbs') if e.startswith('reports/')]
 
 def check_sidebar(root=ROOT):
     "Raise unless the sidebar lists every report of the manifest, and nothing else, under reports/."
