@@ -9,8 +9,8 @@ __all__ = ['FORMATS', 'read_rows', 'chat_parts', 'detect_format', 'row_example',
            'sizes_note', 'check_lengths', 'check_tokenizer', 'model_tokenizer', 'vector_kind', 'local_folder',
            'check_same_architecture', 'check_shapes', 'stored_names', 'open_checkpoint', 'checkpoint_vector',
            'adapter_base', 'adapter_vector', 'adapter_base_match', 'load_vector', 'preflight_vector',
-           'model_provenance', 'describe', 'slot_name', 'distinct_names', 'report_inputs', 'eval_set', 'report_sets',
-           'scores_answers_only', 'slot_vector', 'vector_note', 'common_support', 'provenance_record',
+           'model_provenance', 'describe', 'slot_name', 'distinct_names', 'file_part', 'report_inputs', 'eval_set',
+           'report_sets', 'scores_answers_only', 'slot_vector', 'vector_note', 'common_support', 'provenance_record',
            'model_file_tensors']
 
 # %% ../nbs/sources.ipynb #d3a7f0fd
@@ -417,6 +417,10 @@ def distinct_names(names:list, specs:list): # names from `slot_name`, and the pa
             if n in dup and sp is not None: out[i] = '/'.join(Path(str(sp)).parts[-depth:])
     if len(set(out)) < len(out): raise ValueError(f'two vectors have the same name: {out} (pass task/names)')
     return out
+
+def file_part(name): # a name shown in a report, e.g. 'run1/checkpoint-400' from `distinct_names` or a task you named
+    "`name` as one component of a file name: path separators become '--', so a result file lands in `out_dir`, not below it."
+    return str(name).replace('/', '--').replace('\\', '--')
 
 def report_inputs(task=None, model=None, finetuned=None, adapter=None, task_data=None, # a report's parameters
                   name_from_vector:bool=False): # with no task and no task_data, name the task after your checkpoint or adapter (else 'qa', built-in data)

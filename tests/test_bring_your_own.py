@@ -1,6 +1,9 @@
 """Your own models, adapters and data through the reports, made as a user makes them (see tests/byo.py): three model
 families from plain configs, checkpoints from a plain torch loop (bf16, sharded, without a tokenizer), a plain peft
-adapter, and JSONL / CSV / datasets-folder / text data."""
+adapter, and JSONL / CSV / datasets-folder / text data. The README's commands (tests/test_readme_byo.py) already run the
+sweep on a bf16 checkpoint with replicates, composition on two checkpoints and geometry on your files; the papermill
+runs here cover what they do not (conversations, a sharded checkpoint, adapters, mixed sources, symmetries), and bad
+inputs are checked by the reports' own input cells in this process (tests/nbrun.py), with one papermill run end to end."""
 import json, re, subprocess, sys
 from pathlib import Path
 
@@ -98,26 +101,6 @@ def test_answer_only_scoring_hand_count(byo):
     assert scored == ['0', '<|end|>'], scored                 # the answer and its end-of-turn token, nothing of the user turn
     assert tok.decode(ids) == '<|user|>What is 0 plus 0?<|end|><|assistant|>0<|end|>'
 
-def test_sweep_report_on_your_checkpoint_and_files(byo, tmp_path):
-    "The acceptance command: base, a bf16 checkpoint from a plain loop, a JSONL task file and a text file of general data."
-    R = byo['root']
-    r = papermill('sweep.ipynb', tmp_path / 'o.ipynb', tmp_path, model=R / 'llama-base', finetuned=f"{R / 'llama-ft'},{R / 'llama-ft2'}",
-                  task_data=byo['jsonl'], general_data=byo['general'], alpha_step=0.25, n_boot=50, refine_tol=0, out_dir=tmp_path / 'r')
-    assert r.returncode == 0, r.stderr[-3000:]
-    nb = json.loads((tmp_path / 'o.ipynb').read_text()); text = text_of(nb)
-    assert 'bit-equal: True' in text and 'within 1e-06 nats: True' in text and 'fingerprint' in text and '(unchanged)' in text
-    assert 'T was not trained by this report' in text and 'stored as bfloat16' in text
-    assert str(byo['jsonl']) in text and str(byo['general']) in text and 'sha256' in text and 'eval: 40 of 64 asked (the data has 40)' in text
-    assert len(outputs(nb, 'image/png')) >= 4
-    files = sorted((tmp_path / 'r').glob('sweep-sums-*.json'))
-    main = [p for p in files if re.fullmatch(r'sweep-sums-[0-9a-f]{10}\.json', p.name)]
-    assert len(main) == 1 and any(p.stem.endswith('-rep1') for p in files)       # the second checkpoint is a replicate
-    cfg = json.loads(main[0].read_text())['config']
-    assert cfg['vector']['kind'] == 'checkpoint' and cfg['data']['sums']['format'] == 'prompt_completion' and 'ft_steps' not in cfg
-    summ = json.loads(main[0].with_name(main[0].stem + '.summary.json').read_text())['provenance']
-    assert summ['model']['architecture'] == 'llama' and summ['vectors']['T']['path'] == str(R / 'llama-ft') and 'where' not in summ['data']['sums']
-    assert not (tmp_path / '.sitv-cache').exists()
-
 def test_sweep_report_chat_data_sharded_qwen(byo, tmp_path):
     "A sharded Qwen2 checkpoint on conversations (chat template, assistant turns scored) and CSV general text; one checkpoint: no replicates."
     R = byo['root']
@@ -138,17 +121,46 @@ def test_lora_report_on_your_adapter_alone(byo, tmp_path):
     assert "against peft's fp32 merged model: largest gap" in text and '(≤ 1e-06: True)' in text
     assert 'float16 − float32' in text and 'your checkpoint' in text and len(outputs(nb, 'image/png')) >= 3
 
-def test_bad_inputs_stop_before_any_work(byo, tmp_path):
-    "A checkpoint of another architecture and a data file without the fields fail with their message; nothing is written or trained."
-    R = byo['root']
-    r = papermill('sweep.ipynb', tmp_path / 'o.ipynb', tmp_path, model=R / 'llama-base', finetuned=R / 'qwen2-ft', out_dir=tmp_path / 'r')
-    assert r.returncode != 0 and 'the base model is llama' in r.stdout + r.stderr
+def test_bad_input_stops_the_report_before_any_work(byo, tmp_path):
+    "End to end, once: papermill exits non-zero with the message, and nothing is written or trained (every other bad input: below)."
     (tmp_path / 'q.jsonl').write_text('{"question": "a", "answer": "b"}\n')
-    r = papermill('sweep.ipynb', tmp_path / 'o2.ipynb', tmp_path, task_data=tmp_path / 'q.jsonl', out_dir=tmp_path / 'r')
+    r = papermill('sweep.ipynb', tmp_path / 'o.ipynb', tmp_path, model=byo['root'] / 'llama-base', task_data=tmp_path / 'q.jsonl', out_dir=tmp_path / 'r')
     assert r.returncode != 0 and "q.jsonl: no 'text', 'prompt' + 'completion' or 'messages' field" in r.stdout + r.stderr
-    r = papermill('sweep.ipynb', tmp_path / 'o3.ipynb', tmp_path, model=R / 'llama-base', adapter=R / 'llama-lora', finetuned=R / 'llama-ft')
-    assert r.returncode != 0 and 'give finetuned or adapter, not both' in r.stdout + r.stderr
-    assert not (tmp_path / 'r').exists() or not list((tmp_path / 'r').iterdir())
+    assert not (tmp_path / 'r').exists() and not (tmp_path / '.sitv-cache').exists()
+    assert 'L(0) = base loss' not in text_of(json.loads((tmp_path / 'o.ipynb').read_text()))   # the base was never evaluated
+
+@pytest.fixture
+def sweep_inputs(tmp_path, monkeypatch):
+    """The sweep report's own input cells (tests/nbrun.py) on the given parameters, with an empty fine-tuning cache and a
+    hook on every module's forward: returns the traceback text of the error they raise, after checking that nothing
+    was fine-tuned, written or run through a model before it."""
+    from torch.nn.modules.module import register_module_forward_hook
+    from nbrun import run_inputs
+    cache, calls = tmp_path / 'cache', []
+    monkeypatch.setenv('SITV_CACHE', str(cache))
+    def run(**params):
+        h = register_module_forward_hook(lambda m, i, o: calls.append(type(m).__name__))
+        try: out = run_inputs('sweep.ipynb', 'load_vector(base, ft_specs[0]', out_dir=tmp_path / 'r', **params)
+        finally: h.remove()
+        assert isinstance(out, str), 'the input cells raised nothing'
+        assert not calls and not (tmp_path / 'r').exists() and not cache.exists(), (calls[:3], out[-1000:])
+        return out
+    return run
+
+def test_bad_sweep_parameters_are_refused(byo, sweep_inputs):
+    R = byo['root']
+    assert 'the base model is llama' in sweep_inputs(model=R / 'llama-base', finetuned=R / 'qwen2-ft')
+    assert 'give finetuned or adapter, not both' in sweep_inputs(model=R / 'llama-base', adapter=R / 'llama-lora', finetuned=R / 'llama-ft')
+    assert "unknown task 'translation'" in sweep_inputs(task='translation')
+    assert 'must be positive' in sweep_inputs(task='qa', ft_steps=0)
+
+def test_the_input_runner_reaches_the_work(byo, tmp_path, monkeypatch):
+    "Negative control of the fixture above: good inputs pass the input cells and leave the objects the sweep needs."
+    from nbrun import run_inputs
+    monkeypatch.setenv('SITV_CACHE', str(tmp_path / 'cache'))
+    ns = run_inputs('sweep.ipynb', 'load_vector(base, ft_specs[0]', model=byo['root'] / 'llama-base', finetuned=byo['root'] / 'llama-ft',
+                    task_data=byo['jsonl'], out_dir=tmp_path / 'r')
+    assert isinstance(ns, dict) and ns['vec_info']['kind'] == 'checkpoint' and ns['task'] == 'sums' and len(ns['sets']['sums']) == 40
 
 def test_mismatched_tokenizer_is_named(byo, tmp_path):
     "A byte tokenizer beside a Qwen2 config loads as the wrong class; the check says what is wrong instead of 'no scored tokens'."
@@ -181,23 +193,18 @@ def test_vector_file_and_adapter_sources(byo):
     assert oinfo['base_match'] is False and 'differ' in oinfo['base_note']
     assert ainfo['base_match'] is True
 
-def test_composition_two_checkpoints_and_a_mix(byo, tmp_path):
-    "Two checkpoints on their own texts; then a built-in task beside an adapter (mixed sources, different supports)."
-    R = byo['root']
-    r = papermill('composition.ipynb', tmp_path / 'c.ipynb', tmp_path, model=R / 'llama-base', finetuned1=R / 'llama-ft', finetuned2=R / 'llama-ft2',
-                  task_data1=byo['jsonl'], general_data=byo['general'], coef_step=0.5, out_dir=tmp_path / 'r')
+def test_composition_mixes_a_builtin_task_and_your_adapter(byo, tmp_path):
+    "A built-in task beside an adapter: mixed sources with different supports (two checkpoints: the README command's run)."
+    r = papermill('composition.ipynb', tmp_path / 'c2.ipynb', tmp_path, model=byo['root'] / 'llama-base', task1='qa', adapter2=byo['root'] / 'llama-lora',
+                  task_data2=byo['jsonl'], general_data=byo['general'], coef_min=-1.0, coef_max=1.0, coef_step=1.0, ft_steps=5, n_train=32,
+                  n_general_eval=16, n_task_eval=16, out_dir=tmp_path / 'r2')
     assert r.returncode == 0, r.stderr[-3000:]
-    nb = json.loads((tmp_path / 'c.ipynb').read_text()); text = text_of(nb)
-    assert "`llama-ft`: ‖T1‖" in text and 'your checkpoint' in text and 'no eval texts for llama-ft2' in text and str(byo['jsonl']) in text
-    assert len(outputs(nb, 'image/png')) >= 2
-    doc = json.loads(next((tmp_path / 'r').glob('composition-llama-ft-llama-ft2-*.json')).read_text())
-    assert len(doc['points']) == 25 and set(doc['points'][0]['metrics']) >= {'general', 'llama-ft'}
+    nb = json.loads((tmp_path / 'c2.ipynb').read_text()); text = text_of(nb)
+    assert 'your adapter' in text and str(byo['jsonl']) in text and str(byo['general']) in text and len(outputs(nb, 'image/png')) >= 2
+    doc = json.loads(next((tmp_path / 'r2').glob('composition-*.json')).read_text())
+    assert len(doc['points']) == 9 and set(doc['points'][0]['metrics']) >= {'general', 'qa', 'llama-lora'}
     src = doc['config']['sources']     # provenance of every source in the result file
-    assert src['model']['parameters'] > 0 and src['vectors']['llama-ft']['dtype'] == 'bfloat16' and src['data']['llama-ft']['sha256']
-    r = papermill('composition.ipynb', tmp_path / 'c2.ipynb', tmp_path, model=R / 'llama-base', task1='qa', adapter2=R / 'llama-lora',
-                  coef_min=-1.0, coef_max=1.0, coef_step=1.0, ft_steps=5, n_train=32, n_general_eval=16, n_task_eval=16, out_dir=tmp_path / 'r2')
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert 'your adapter' in text_of(json.loads((tmp_path / 'c2.ipynb').read_text()))
+    assert src['model']['parameters'] > 0 and src['vectors']['llama-lora']['kind'] == 'adapter' and src['data']['llama-lora']['sha256']
 
 def test_tsv_three_checkpoints_with_names(byo, tmp_path):
     "Three plain-loop checkpoints named after built-in tasks (their eval texts), merged; two plain peft adapters in peft's comparison."
@@ -211,20 +218,9 @@ def test_tsv_three_checkpoints_with_names(byo, tmp_path):
     nb = json.loads((tmp_path / 't.ipynb').read_text()); text = text_of(nb)
     assert text.count('your checkpoint') >= 3 and '`sentiment_positive` (‖T‖' in text and 'Σ ΔW as a task vector (sitv)' in text
     assert 'best mean gain on the eval split' in text and len(outputs(nb, 'image/png')) >= 4
-    r = papermill('tsv.ipynb', tmp_path / 't2.ipynb', tmp_path, model=R / 'llama-base', finetuned=f"{R / 'llama-ft'},{R / 'llama-ft2'}", names='mine,theirs')
-    assert r.returncode != 0 and "no eval data for 'mine'" in r.stdout + r.stderr
-
-def test_geometry_on_your_checkpoint(byo, tmp_path):
-    "`-p finetuned FT` on your general texts: the Fisher, curvature (at θ_ft written into the base) and plane sections run."
-    R = byo['root']
-    r = papermill('geometry.ipynb', tmp_path / 'g.ipynb', tmp_path, model=R / 'llama-base', finetuned=R / 'llama-ft', general_data=byo['general'],
-                  n_eval=6, n_geo=2, n_random=1, fisher_draws=2, geo_steps=1, shoot_solves=1, bvp_segments=1, bvp_evals=10, n_hutchinson=2, kl_alphas='0.1,1',
-                  curv_alphas='0,1', out_dir=tmp_path / 'r')
-    assert r.returncode == 0, r.stderr[-3000:]
-    nb = json.loads((tmp_path / 'g.ipynb').read_text()); text = text_of(nb)
-    assert 'T: your checkpoint' in text and str(byo['general']) in text and 'T (llama-ft)' in text and 'θ_ft (llama-ft)' in text
-    assert len(outputs(nb, 'image/png')) >= 3
-    assert json.loads(next((tmp_path / 'r').glob('geometry-llama-ft-random-general-*.json')).read_text())['config']['vector']
+    from nbrun import run_inputs     # the report's own input cells, without a kernel: names that are no built-in task need their data
+    out = run_inputs('tsv.ipynb', 'no eval data for', model=R / 'llama-base', finetuned=f"{R / 'llama-ft'},{R / 'llama-ft2'}", names='mine,theirs')
+    assert isinstance(out, str) and "no eval data for 'mine'" in out, out
 
 def test_symmetries_on_your_checkpoints(byo, tmp_path):
     R = byo['root']
@@ -259,20 +255,13 @@ BAD_DATA = {   # file name, content, what the error must say
 }
 
 @pytest.mark.parametrize('case', list(BAD_DATA))
-def test_bad_data_is_refused_before_any_work(byo, tmp_path, case):
-    "Each bad data file: one message naming the file (and row), no fine-tune, no evaluation, no result file."
+def test_bad_data_is_refused_before_any_work(byo, tmp_path, sweep_inputs, case):
+    "Each bad data file: one message naming the file (and row), before any fine-tune, forward pass or result file."
     name, content, message = BAD_DATA[case]
     f = tmp_path / (name or 'missing.jsonl')
     if content is not None: f.write_bytes(content)
-    cache = tmp_path / 'cache'
-    cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / 'sweep.ipynb'), str(tmp_path / 'o.ipynb'), '--cwd', str(tmp_path), '-k', 'python3',
-           '-p', 'model', str(byo['root'] / 'llama-base'), '-p', 'task_data', str(f), '-p', 'out_dir', str(tmp_path / 'r')]
-    r = subprocess.run(cmd, capture_output=True, text=True, env={**__import__('os').environ, 'SITV_CACHE': str(cache)})
-    out = r.stdout + r.stderr
-    assert r.returncode != 0 and message in out, out[-2000:]
-    assert f.name in out
-    assert not (tmp_path / 'r').exists() and not cache.exists()          # nothing fine-tuned, nothing swept
-    assert 'L(0) = base loss' not in text_of(json.loads((tmp_path / 'o.ipynb').read_text()))   # the base was never evaluated
+    out = sweep_inputs(model=byo['root'] / 'llama-base', task_data=f)
+    assert message in out and f.name in out, out[-2000:]
 
 BAD_MODELS = {   # what is given, and what the error must say
     'resized': (dict(finetuned='resized'), 'the vocabulary was resized'),
@@ -283,7 +272,7 @@ BAD_MODELS = {   # what is given, and what the error must say
 }
 
 @pytest.mark.parametrize('case', list(BAD_MODELS))
-def test_bad_models_are_refused_before_any_work(byo, tmp_path, case):
+def test_bad_models_are_refused_before_any_work(byo, sweep_inputs, case):
     "Mismatched checkpoints, adapters and tokenizers: the first mismatch named, nothing trained or evaluated."
     from transformers import LlamaForCausalLM
     from byo import config
@@ -294,15 +283,8 @@ def test_bad_models_are_refused_before_any_work(byo, tmp_path, case):
         cfg = config('llama', 320); cfg.intermediate_size = 48; LlamaForCausalLM(cfg).save_pretrained(R / 'narrow')
         byte_tokenizer().save_pretrained(R / 'bytes')
     given, message = BAD_MODELS[case]
-    params = {'model': R / 'llama-base', **{k: R / v for k, v in given.items()}}
-    cache = tmp_path / 'cache'
-    cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / 'sweep.ipynb'), str(tmp_path / 'o.ipynb'), '--cwd', str(tmp_path), '-k', 'python3',
-           '-p', 'out_dir', str(tmp_path / 'r'), '-p', 'task_data', str(byo['jsonl'])]
-    for k, v in params.items(): cmd += ['-p', k, str(v)]
-    r = subprocess.run(cmd, capture_output=True, text=True, env={**__import__('os').environ, 'SITV_CACHE': str(cache)})
-    out = r.stdout + r.stderr
-    assert r.returncode != 0 and message in out, out[-2000:]
-    assert not (tmp_path / 'r').exists() and not cache.exists()
+    out = sweep_inputs(**{'model': R / 'llama-base', 'task_data': byo['jsonl'], **{k: R / v for k, v in given.items()}})
+    assert message in out, out[-2000:]
 
 def test_hub_ids_from_the_local_cache(byo, tmp_path, monkeypatch):
     "A hub id already in the local Hugging Face cache is read from its snapshot (never downloaded) and its revision recorded."

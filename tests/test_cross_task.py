@@ -56,8 +56,8 @@ def test_cross_task_reproduces_synthetic_values(tmp_path):
     assert (d / 'cross-task-curves.png').stat().st_size > 10_000
 
 def test_cross_task_refuses_an_empty_folder(tmp_path):
+    "The report's own first cells (tests/nbrun.py) on a folder with no sweep summaries."
+    from nbrun import run_inputs
     (tmp_path / 'empty').mkdir()
-    cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / 'cross_task.ipynb'), str(tmp_path / 'c.ipynb'), '--cwd', str(tmp_path),
-           '-k', 'python3', '-p', 'results_dir', str(tmp_path / 'empty')]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode != 0 and 'no per-task sweep summaries (sweep-*.summary.json)' in r.stderr + r.stdout
+    out = run_inputs('cross_task.ipynb', 'sweep_summaries(rd)', results_dir=tmp_path / 'empty')
+    assert isinstance(out, str) and 'no per-task sweep summaries (sweep-*.summary.json)' in out, out

@@ -1,10 +1,13 @@
 """The README's "Your own models and data" commands, run exactly as written — with tiny local models, checkpoints,
 an adapter and data files, made as a user makes them, in place of the hub ids and paths, and the geometry report's work sizes cut (`SMALL`) — and the same commands in the
-docs (`nbs/sources.ipynb`)."""
+docs (`nbs/sources.ipynb`). These runs are also where the sweep, composition and geometry reports are checked on your own
+checkpoints and files (`CHECKS`); tests/test_bring_your_own.py runs the reports only for what no README command covers."""
 import json, os, re, shlex, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
+
+from test_reports import outputs, text_of
 
 from byo import LINES, base_model, bpe_tokenizer, data_files, plain_finetune, plain_peft_adapter
 
@@ -42,6 +45,48 @@ def user_folder(tmp_path_factory):
 SMALL = {'nbs/geometry.ipynb': '-p n_eval 8 -p n_geo 2 -p n_random 2 -p fisher_draws 2 -p n_hutchinson 2 -p geo_steps 1 '
                                '-p bvp_segments 1 -p bvp_evals 10 -p shoot_solves 3 -p lanczos_tol 1e-2'}
 
+def results_of(W, task, **config):
+    "The main sweep result file of `task` in W/results (the commands' default out_dir) whose config holds `config`."
+    found = [f for f in (W / 'results').glob(f'sweep-{task}-*.json') if re.fullmatch(rf'sweep-{task}-[0-9a-f]{{10}}\.json', f.name) and
+             all(json.loads(f.read_text())['config'].get(k) == v for k, v in config.items())]
+    assert len(found) == 1, found
+    return found[0]
+
+def check_sweep_checkpoint(W, nb, text):
+    "A bf16 checkpoint from a plain loop, a JSONL task file and a text file of general data: endpoints exact, provenance kept."
+    assert 'bit-equal: True' in text and 'within 1e-06 nats: True' in text and 'fingerprint' in text and '(unchanged)' in text
+    assert 'T was not trained by this report' in text and 'stored as bfloat16' in text
+    assert 'my_eval.jsonl' in text and 'my_general.txt' in text and 'sha256' in text and 'eval: 40 of 64 asked (the data has 40)' in text
+    f = results_of(W, 'my_eval', replicates=[])
+    cfg = json.loads(f.read_text())['config']
+    assert cfg['vector']['kind'] == 'checkpoint' and cfg['data']['my_eval']['format'] == 'prompt_completion' and 'ft_steps' not in cfg
+    prov = json.loads(f.with_name(f.stem + '.summary.json').read_text())['provenance']
+    assert prov['model']['architecture'] == 'qwen2' and prov['vectors']['T']['path'] == str(W / 'qwen-instruct') and 'where' not in prov['data']['my_eval']
+    assert cfg['finetune_key'] is None and len(outputs(nb, 'image/png')) >= 4      # nothing fine-tuned; curve, norms, landscape, KL
+
+def check_sweep_replicates(W, nb, text):
+    "Two checkpoints (the second without a tokenizer): the second is a replicate with its own result file."
+    f = results_of(W, 'my_eval', replicates=['run2/checkpoint-400'])
+    assert f.with_name(f.stem + '-rep1.json').exists()
+
+def check_composition(W, nb, text):
+    """Two checkpoints with no task data of their own: named by their folders (two `checkpoint-400`s), general text only,
+    and the result file in out_dir itself (a '/' of the names is '--' in the file name)."""
+    assert len(outputs(nb, 'image/png')) >= 2 and 'your checkpoint `run1/checkpoint-400`' in text
+    assert 'no eval texts for run1/checkpoint-400, run2/checkpoint-400' in text
+    found = list((W / 'results').glob('composition-*.json'))
+    assert len(found) == 1 and found[0].name.startswith('composition-run1--checkpoint-400-run2--checkpoint-400-'), found
+    doc = json.loads(found[0].read_text())
+    assert set(doc['points'][0]['metrics']) == {'general'} and doc['config']['sources']['model']['parameters'] > 0
+    assert doc['config']['sources']['vectors']['run1/checkpoint-400']['path'] == 'run1/checkpoint-400'
+
+def check_geometry(W, nb, text):
+    "The Fisher, curvature (at θ_ft written into the base) and plane sections on your checkpoint."
+    assert len(outputs(nb, 'image/png')) >= 3 and 'T: your checkpoint' in text and 'T (qwen-instruct)' in text and 'θ_ft (qwen-instruct)' in text
+    assert json.loads(next((W / 'results').glob('geometry-qwen-instruct-random-general-*.json')).read_text())['config']['vector']
+
+CHECKS = {0: check_sweep_checkpoint, 1: check_sweep_replicates, 3: check_composition, 5: check_geometry}
+
 @pytest.mark.parametrize('i', range(6))
 def test_readme_command_runs(user_folder, i):
     W, hub = user_folder
@@ -54,5 +99,5 @@ def test_readme_command_runs(user_folder, i):
     assert r.returncode == 0, (cmd, r.stdout[-2000:] + r.stderr[-3000:])
     out = json.loads((W / args[2]).read_text())
     errors = [o for c in out['cells'] for o in c.get('outputs', []) if o.get('output_type') == 'error']
-    figures = [o for c in out['cells'] for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]
-    assert not errors and figures, cmd
+    assert not errors and outputs(out, 'image/png'), cmd
+    if i in CHECKS: CHECKS[i](W, out, text_of(out))
