@@ -79,6 +79,8 @@ def check_composition(W, nb, text):
     doc = json.loads(found[0].read_text())
     assert set(doc['points'][0]['metrics']) == {'general'} and doc['config']['sources']['model']['parameters'] > 0
     assert doc['config']['sources']['vectors']['run1/checkpoint-400']['path'] == 'run1/checkpoint-400'
+    from sitv.explorer import composition_grids                 # the explorer finds the grid (it globs out_dir, not below it)
+    assert list(composition_grids(W / 'results')) == [('run1/checkpoint-400', 'run2/checkpoint-400')]
 
 def check_geometry(W, nb, text):
     "The Fisher, curvature (at θ_ft written into the base) and plane sections on your checkpoint."
