@@ -222,13 +222,31 @@ def test_tsv_three_checkpoints_with_names(byo, tmp_path):
     out = run_inputs('tsv.ipynb', 'no eval data for', model=R / 'llama-base', finetuned=f"{R / 'llama-ft'},{R / 'llama-ft2'}", names='mine,theirs')
     assert isinstance(out, str) and "no eval data for 'mine'" in out, out
 
+def test_geometry_tells_two_checkpoints_of_one_name_apart(byo, tmp_path):
+    """T and the plane's second direction from two trainer checkpoints both called checkpoint-400: named by their run
+    folders in every label and in the result file (the report's own set-up cells, tests/nbrun.py), not both 'checkpoint-400'."""
+    import shutil
+    from nbrun import run_inputs
+    for run, src in (('run1', 'llama-ft'), ('run2', 'llama-ft2')): shutil.copytree(byo['root'] / src, tmp_path / run / 'checkpoint-400')
+    ns = run_inputs('geometry.ipynb', 'second_name = ', model=byo['root'] / 'llama-base', finetuned=tmp_path / 'run1' / 'checkpoint-400',
+                    second=tmp_path / 'run2' / 'checkpoint-400', general_data=byo['general'], n_eval=4, n_geo=2, n_random=1, out_dir=tmp_path / 'r')
+    assert isinstance(ns, dict), ns
+    assert (ns['task'], ns['second_name']) == ('run1/checkpoint-400', 'run2/checkpoint-400')
+    assert ns['res'].path == tmp_path / 'r' / 'geometry-run1--checkpoint-400-run2--checkpoint-400-general-llama-base.json'
+    ns = run_inputs('geometry.ipynb', 'second_name = ', model=byo['root'] / 'llama-base', finetuned=tmp_path / 'run1' / 'checkpoint-400',
+                    second=byo['root'] / 'llama-ft2', general_data=byo['general'], n_eval=4, n_geo=2, n_random=1, out_dir=tmp_path / 'r')
+    assert (ns['task'], ns['second_name']) == ('checkpoint-400', 'llama-ft2')          # names that differ are left as they are
+
 def test_symmetries_on_your_checkpoints(byo, tmp_path):
+    "Two trainer checkpoints both called checkpoint-400 (as a Trainer saves them): compared, and named by their run folders."
+    import shutil
     R = byo['root']
-    r = papermill('symmetries.ipynb', tmp_path / 's.ipynb', tmp_path, model=R / 'llama-base', finetuned_a=R / 'llama-ft', finetuned_b=R / 'llama-ft2',
-                  general_data=byo['general'], n_eval=8)
+    for run, src in (('run1', 'llama-ft'), ('run2', 'llama-ft2')): shutil.copytree(R / src, tmp_path / run / 'checkpoint-400')
+    r = papermill('symmetries.ipynb', tmp_path / 's.ipynb', tmp_path, model=R / 'llama-base', finetuned_a=tmp_path / 'run1' / 'checkpoint-400',
+                  finetuned_b=tmp_path / 'run2' / 'checkpoint-400', general_data=byo['general'], n_eval=8)
     assert r.returncode == 0, r.stderr[-3000:]
     text = text_of(json.loads((tmp_path / 's.ipynb').read_text()))
-    assert 'fine-tune a: llama-ft; fine-tune b: llama-ft2' in text and 'cos(T_a, T_b) as fine-tuned' in text
+    assert 'fine-tune a: run1/checkpoint-400; fine-tune b: run2/checkpoint-400' in text and 'cos(T_a, T_b) as fine-tuned' in text
 
 def test_explorer_rebuilds_your_vector(byo):
     "The explorer reads T of a run on your checkpoint from the checkpoint again, and refuses one that changed since."
