@@ -36,10 +36,10 @@ def byo(tmp_path_factory):
     plain_peft_adapter(R / 'llama-base', R / 'llama-lora', tok, LINES)
     return dict(root=R, tok=tok, **data_files(R / 'data'))
 
-def papermill(nb, out, cwd, **params):
+def papermill(nb, out, cwd, env=None, **params): # env: variables set for this run only
     cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / nb), str(out), '--cwd', str(cwd), '-k', 'python3']
     for k, v in params.items(): cmd += ['-p', k, str(v)]
-    return subprocess.run(cmd, capture_output=True, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, env={**__import__('os').environ, **(env or {})})
 
 @pytest.mark.parametrize('family', ['llama', 'qwen2', 'gpt_neox'])
 def test_endpoints_exact_per_family(byo, family):
@@ -124,9 +124,10 @@ def test_lora_report_on_your_adapter_alone(byo, tmp_path):
 def test_bad_input_stops_the_report_before_any_work(byo, tmp_path):
     "End to end, once: papermill exits non-zero with the message, and nothing is written or trained (every other bad input: below)."
     (tmp_path / 'q.jsonl').write_text('{"question": "a", "answer": "b"}\n')
-    r = papermill('sweep.ipynb', tmp_path / 'o.ipynb', tmp_path, model=byo['root'] / 'llama-base', task_data=tmp_path / 'q.jsonl', out_dir=tmp_path / 'r')
+    r = papermill('sweep.ipynb', tmp_path / 'o.ipynb', tmp_path, env=dict(SITV_CACHE=str(tmp_path / 'cache')), model=byo['root'] / 'llama-base',
+                  task_data=tmp_path / 'q.jsonl', out_dir=tmp_path / 'r')
     assert r.returncode != 0 and "q.jsonl: no 'text', 'prompt' + 'completion' or 'messages' field" in r.stdout + r.stderr
-    assert not (tmp_path / 'r').exists() and not (tmp_path / '.sitv-cache').exists()
+    assert not (tmp_path / 'r').exists() and not (tmp_path / 'cache').exists()
     assert 'L(0) = base loss' not in text_of(json.loads((tmp_path / 'o.ipynb').read_text()))   # the base was never evaluated
 
 @pytest.fixture
@@ -152,7 +153,7 @@ def test_bad_sweep_parameters_are_refused(byo, sweep_inputs):
     assert 'the base model is llama' in sweep_inputs(model=R / 'llama-base', finetuned=R / 'qwen2-ft')
     assert 'give finetuned or adapter, not both' in sweep_inputs(model=R / 'llama-base', adapter=R / 'llama-lora', finetuned=R / 'llama-ft')
     assert "unknown task 'translation'" in sweep_inputs(task='translation')
-    assert 'must be positive' in sweep_inputs(task='qa', ft_steps=0)
+    assert 'ft_steps must be positive' in sweep_inputs(task='qa', ft_steps=0)
 
 def test_the_input_runner_reaches_the_work(byo, tmp_path, monkeypatch):
     "Negative control of the fixture above: good inputs pass the input cells and leave the objects the sweep needs."
