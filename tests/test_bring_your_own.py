@@ -4,7 +4,7 @@ adapter, and JSONL / CSV / datasets-folder / text data. The README's commands (t
 sweep on a bf16 checkpoint with replicates, composition on two checkpoints and geometry on your files; the papermill
 runs here cover what they do not (conversations, a sharded checkpoint, adapters, mixed sources, symmetries), and bad
 inputs are checked by the reports' own input cells in this process (tests/nbrun.py), with one papermill run end to end."""
-import json, re, subprocess, sys
+import json, os, re, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -39,7 +39,7 @@ def byo(tmp_path_factory):
 def papermill(nb, out, cwd, env=None, **params): # env: variables set for this run only
     cmd = [sys.executable, '-m', 'papermill', str(ROOT / 'nbs' / nb), str(out), '--cwd', str(cwd), '-k', 'python3']
     for k, v in params.items(): cmd += ['-p', k, str(v)]
-    return subprocess.run(cmd, capture_output=True, text=True, env={**__import__('os').environ, **(env or {})})
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
 
 @pytest.mark.parametrize('family', ['llama', 'qwen2', 'gpt_neox'])
 def test_endpoints_exact_per_family(byo, family):
@@ -130,6 +130,8 @@ def test_bad_input_stops_the_report_before_any_work(byo, tmp_path):
     assert not (tmp_path / 'r').exists() and not (tmp_path / 'cache').exists()
     assert 'L(0) = base loss' not in text_of(json.loads((tmp_path / 'o.ipynb').read_text()))   # the base was never evaluated
 
+SWEEP_CHECKS = 'load_vector(base, ft_specs[0]'   # the sweep report's cell that loads the model, data and vector after checking them
+
 @pytest.fixture
 def sweep_inputs(tmp_path, monkeypatch):
     """The sweep report's own input cells (tests/nbrun.py) on the given parameters, with an empty fine-tuning cache and a
@@ -141,7 +143,7 @@ def sweep_inputs(tmp_path, monkeypatch):
     monkeypatch.setenv('SITV_CACHE', str(cache))
     def run(**params):
         h = register_module_forward_hook(lambda m, i, o: calls.append(type(m).__name__))
-        try: out = run_inputs('sweep.ipynb', 'load_vector(base, ft_specs[0]', out_dir=tmp_path / 'r', **params)
+        try: out = run_inputs('sweep.ipynb', SWEEP_CHECKS, out_dir=tmp_path / 'r', **params)
         finally: h.remove()
         assert isinstance(out, str), 'the input cells raised nothing'
         assert not calls and not (tmp_path / 'r').exists() and not cache.exists(), (calls[:3], out[-1000:])
@@ -159,7 +161,7 @@ def test_the_input_runner_reaches_the_work(byo, tmp_path, monkeypatch):
     "Negative control of the fixture above: good inputs pass the input cells and leave the objects the sweep needs."
     from nbrun import run_inputs
     monkeypatch.setenv('SITV_CACHE', str(tmp_path / 'cache'))
-    ns = run_inputs('sweep.ipynb', 'load_vector(base, ft_specs[0]', model=byo['root'] / 'llama-base', finetuned=byo['root'] / 'llama-ft',
+    ns = run_inputs('sweep.ipynb', SWEEP_CHECKS, model=byo['root'] / 'llama-base', finetuned=byo['root'] / 'llama-ft',
                     task_data=byo['jsonl'], out_dir=tmp_path / 'r')
     assert isinstance(ns, dict) and ns['vec_info']['kind'] == 'checkpoint' and ns['task'] == 'sums' and len(ns['sets']['sums']) == 40
 
