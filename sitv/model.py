@@ -70,6 +70,10 @@ def resolve_model_path(name_or_path): # hub id or local folder
         if not (shipped_model_dir() / 'model.safetensors').exists():
             raise FileNotFoundError(f'the shipped model is missing from {shipped_model_dir()}: regenerate it with nbs/model.ipynb')
         return shipped_model_dir()
+    from sitv.real import REAL_MODELS                        # 'smollm2': a real model converted once from its package's GGUF file
+    if s in REAL_MODELS:
+        from sitv.real import real_model_dir
+        return real_model_dir(s)
     p = Path(s).expanduser()
     if p.exists(): return p
     if isinstance(name_or_path, Path) or _looks_like_path(s): raise FileNotFoundError(f"model path '{s}' does not exist")
@@ -87,17 +91,19 @@ def quiet_transformers():
 
 def load_model(name_or_path, # hub id or local folder
                dtype=torch.float32, # weights dtype
-               device='cpu', # where to put the model
-               attn_implementation:str=None): # None: transformers' choice, sdpa where the architecture has it (Gemma 2: eager); torch.func code switches to eager itself
+               device='cpu', # where to put the model (ignored with `device_map`)
+               attn_implementation:str=None, # None: transformers' choice, sdpa where the architecture has it (Gemma 2: eager); torch.func code switches to eager itself
+               device_map=None): # accelerate's placement over several GPUs (check it first with `sitv.runtime.check_device_map`)
     "Load a causal LM in eval mode, with a clear error when the path is missing or the hub is out of reach."
     src = resolve_model_path(name_or_path)
+    kw = dict(device_map=device_map) if device_map is not None else {}
     try:
-        with quiet_transformers(): model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype, attn_implementation=attn_implementation)
+        with quiet_transformers(): model = AutoModelForCausalLM.from_pretrained(src, dtype=dtype, attn_implementation=attn_implementation, **kw)
     except OSError as e:
         offline = os.environ.get('HF_HUB_OFFLINE', '0') not in ('0', '', 'false')
         hint = ' (offline mode: only models already in the local cache can be loaded)' if offline else ''
         raise OSError(f"could not load model '{name_or_path}'{hint}: {e}") from e
-    return model.to(device).eval()
+    return (model if device_map is not None else model.to(device)).eval()
 
 
 # %% ../nbs/model.ipynb #2149af08
