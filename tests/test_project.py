@@ -62,3 +62,22 @@ def test_jupyterlab_comes_with_the_set_up():
     assert r.returncode == 0 and r.stdout.strip().split('.')[0] >= '4', r.stderr[-500:]
     lab = Path(sys.executable).parent / 'jupyter-lab'
     assert lab.exists(), f'{lab}: `jupyter lab` would answer "command jupyter-lab not found"'
+
+def _exported_cells():
+    import json
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            s = ''.join(c['source'])
+            if c['cell_type'] == 'code' and s.lstrip().startswith('#| export'): yield nb.name, i, s
+
+def relative_imports(source:str):
+    "Lines of `source` that import relatively (`from .x import y`), which fail when a report runs the notebook's own cells."
+    import ast
+    return [n.lineno for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom) and n.level > 0]
+
+def test_no_exported_cell_imports_relatively():
+    "A report executes its notebook's exported cells in a kernel, where `from .sources import x` raises ImportError (issue 26's crash)."
+    assert relative_imports('def f():\n    from .sources import model_file_tensors\n') == [2]     # the detector finds the crash's line …
+    assert relative_imports('from sitv.sources import model_file_tensors\n') == []                  # … and passes the absolute form
+    bad = [(nb, i, ln) for nb, i, s in _exported_cells() for ln in relative_imports(s)]
+    assert not bad, f'relative imports in exported cells (notebook, cell, line): {bad}'

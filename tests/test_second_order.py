@@ -57,3 +57,53 @@ def test_directional_derivatives_switch_dropout_off():
     ref = directional_derivatives(m.eval(), xs, tok, T)
     assert abs(a['g'] - ref['g']) <= 1e-12 * abs(ref['g']) and abs(a['h'] - ref['h']) <= 1e-10 * abs(ref['h'])
     m.train(); directional_derivatives(m, xs[:2], tok, T); assert m.training
+
+# --- the scored-only output head (no batch × length × vocabulary tensor), against each family's own logits ---
+import families
+from sitv.evaluate import token_nll
+from sitv.second_order import ScoredNLL, head_logits, nll_sum, scored_batches
+
+@pytest.fixture(scope='module')
+def qa_texts(): return make_split('qa', 'eval', 6), byte_tokenizer()
+
+def _full_logits_nll(m, ids, mask, lab):
+    with torch.no_grad(): return token_nll(m(input_ids=ids, attention_mask=mask).logits[:, :-1], lab).sum().item()
+
+@pytest.mark.parametrize('family', list(families.FAMILIES))
+def test_scored_head_equals_full_logits(family, qa_texts):
+    xs, tok = qa_texts
+    m = families.model(family)
+    bl, _ = scored_batches(xs, tok, 3, 256, 'cpu', model=m)
+    params = dict(m.named_parameters())
+    for ids, mask, lab in bl:
+        with torch.no_grad(): new = nll_sum(m, params, ids, mask, lab).item()
+        assert new == pytest.approx(_full_logits_nll(m, ids, mask, lab), rel=1e-6)
+
+def test_scored_head_without_softcapping_would_differ(qa_texts, monkeypatch):
+    "Negative control: Gemma 2's soft-capping matters at these logits, so dropping it from head_logits is caught by the test above."
+    xs, tok = qa_texts
+    m = families.model('gemma2')
+    with torch.no_grad():                                      # scale the head up so that capping at 30 bites
+        m.get_output_embeddings().weight.mul_(200.0)
+    bl, _ = scored_batches(xs, tok, 3, 256, 'cpu', model=m)
+    ids, mask, lab = bl[0]
+    params = dict(m.named_parameters())
+    with torch.no_grad(): capped = nll_sum(m, params, ids, mask, lab).item()
+    assert capped == pytest.approx(_full_logits_nll(m, ids, mask, lab), rel=1e-6)
+    monkeypatch.setattr(m.config, 'final_logit_softcapping', None)
+    with torch.no_grad(): uncapped = nll_sum(m, params, ids, mask, lab).item()
+    monkeypatch.undo()
+    assert abs(uncapped - capped) > 1e-3 * abs(capped), (uncapped, capped)
+
+def test_scored_head_chunks_do_not_change_the_sum(qa_texts, monkeypatch):
+    "One position per chunk gives the same NLL as one chunk for the whole batch."
+    import sitv.second_order as so
+    xs, tok = qa_texts
+    m = families.model('llama')
+    bl, _ = scored_batches(xs, tok, 6, 256, 'cpu', model=m)
+    ids, mask, lab = bl[0]
+    params = dict(m.named_parameters())
+    with torch.no_grad(): whole = nll_sum(m, params, ids, mask, lab).item()
+    monkeypatch.setattr(so, 'HEAD_CHUNK_BYTES', 1)
+    with torch.no_grad(): tiny = nll_sum(m, params, ids, mask, lab).item()
+    assert tiny == pytest.approx(whole, rel=1e-6)
