@@ -18,7 +18,7 @@ import torch
 from .core import TaskVector, displaced
 from .curves import best_alpha, crossings, relative, squaring   # pure numerics, torch-free; re-exported here
 from .data import get_task, make_split
-from .evaluate import evaluate
+from .evaluate import causal_lm, evaluate
 from .grid import alpha_grid, check_alpha_range, doubling_pairs
 from .model import resolve_model_path
 from .results import Results, run_points
@@ -52,7 +52,8 @@ def sweep(model, # the base model (changed only inside the sweep)
     for name, xs in sets.items():
         if not xs: raise ValueError(f"empty eval data: eval set '{name}' has no examples")
     calls = [0]
-    hook = model.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    body = getattr(causal_lm(model), 'base_model', model)          # scoring runs the body once per batch (the output layer on scored positions only)
+    hook = body.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
     norm = tv.norm()
     try:
         with (tv.displaced(model) if hasattr(tv, 'displaced') else displaced(model, tv, source=base_source(model, tv, base_file, file_base_bytes))) as move:   # an `AdapterVector` moves by scaling

@@ -104,6 +104,7 @@ def test_scored_head_chunks_do_not_change_the_sum(qa_texts, monkeypatch):
     ids, mask, lab = bl[0]
     params = dict(m.named_parameters())
     with torch.no_grad(): whole = nll_sum(m, params, ids, mask, lab).item()
-    monkeypatch.setattr(so, 'HEAD_CHUNK_BYTES', 1)
+    import sitv.evaluate as ev
+    monkeypatch.setattr(ev, "HEAD_CHUNK_BYTES", 1)
     with torch.no_grad(): tiny = nll_sum(m, params, ids, mask, lab).item()
     assert tiny == pytest.approx(whole, rel=1e-6)
