@@ -6,7 +6,7 @@ Docs: https://sitv-project.github.io/sitv/runtime.html.md"""
 
 # %% auto #0
 __all__ = ['DTYPES', 'AUTO_MAPS', 'resolve_dtype', 'check_device', 'offloaded', 'auto_device_map', 'check_device_map',
-           'check_runtime', 'work_plan', 'weight_bytes', 'peak_rss', 'rss_now', 'MemoryMeter']
+           'check_runtime', 'work_plan', 'weight_bytes', 'peak_rss', 'rss_now', 'rss_anon', 'MemoryMeter']
 
 # %% ../nbs/runtime.ipynb #383dd55f
 import os, resource, sys, time
@@ -111,7 +111,10 @@ def work_plan(rows:list, # (what, evaluations of the eval sets, fine-tunes) per 
     unit = '' if seconds_per_eval is None else f'One evaluation of the eval sets took {seconds_per_eval:.2f} s in this run.'
     return '\n'.join(lines) + ('\n\n' + unit if unit else '')
 
-# %% ../nbs/runtime.ipynb #13e9bda5
+# %% ../nbs/runtime.ipynb #9c773ee6
+import threading
+
+# %% ../nbs/runtime.ipynb #4bf2efa5
 def weight_bytes(model): # an `nn.Module`
     "Bytes of the model's parameters and buffers in their own dtypes (tied tensors once)."
     return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
@@ -126,21 +129,42 @@ def rss_now():
     try: return int(Path('/proc/self/statm').read_text().split()[1]) * os.sysconf('SC_PAGE_SIZE')
     except (OSError, ValueError): return peak_rss()
 
+def rss_anon():
+    "Anonymous resident memory of this process now, in bytes (`RssAnon`, Linux); None where /proc has no such line."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('RssAnon:'): return int(line.split()[1]) * 1024
+    except OSError: pass
+    return None
+
 class MemoryMeter:
     "Peak memory of the work after its creation, in bytes and in copies of a model's weights."
-    def __init__(self, device='cpu'): # where the model will live
-        self.device = torch.device(str(device))
-        self.start = rss_now()
+    def __init__(self, device='cpu', # where the model will live
+                 interval:float=0.02): # seconds between samples of anonymous memory (CPU)
+        self.device, self.interval = torch.device(str(device)), interval
+        self.start_anon, self.start_rss = rss_anon(), rss_now()
+        self.max_anon, self._stop = self.start_anon, threading.Event()
         if self.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(self.device)
+        if self.start_anon is not None:
+            self._thread = threading.Thread(target=self._sample, daemon=True); self._thread.start()
+    def _sample(self):
+        while not self._stop.wait(self.interval): self.max_anon = max(self.max_anon, rss_anon() or 0)
+    def stop(self):
+        "Stop sampling (the peak so far is kept)."
+        self._stop.set()
     def peak(self):
-        "Peak bytes above the start (CPU: resident set; GPU: torch's allocated memory)."
+        "Peak bytes above the start: GPU, torch's allocated memory; CPU, anonymous resident memory (else the peak resident set)."
         if self.device.type == 'cuda': return torch.cuda.max_memory_allocated(self.device)
-        return max(0, peak_rss() - self.start)
+        if self.start_anon is not None: return max(0, max(self.max_anon, rss_anon() or 0) - self.start_anon)
+        return max(0, peak_rss() - self.start_rss)
     def copies(self, model): # the model whose weights are the unit
         "Peak memory ÷ the model's weight bytes."
         return self.peak() / weight_bytes(model)
     def report(self, model): # the model whose weights are the unit
         "One sentence for a report."
-        where = 'GPU memory allocated by torch' if self.device.type == 'cuda' else 'resident memory above the process before loading'
-        return (f'Peak {where}: {self.peak() / 2**30:.2f} GiB = {self.copies(model):.2f} copies of the weights '
-                f'({weight_bytes(model) / 2**30:.3f} GiB)')
+        w = weight_bytes(model)
+        if self.device.type == 'cuda': where = 'GPU memory allocated by torch'
+        elif self.start_anon is not None: where = f'anonymous memory above the process before loading (sampled every {self.interval * 1000:.0f} ms)'
+        else: where = 'resident memory above the process before loading'
+        extra = '' if self.device.type == 'cuda' else f'; peak resident set with file-backed pages (memory-mapped weights) {peak_rss() / 2**30:.2f} GiB in all'
+        return f'Peak {where}: {self.peak() / 2**30:.2f} GiB = {self.peak() / w:.2f} copies of the weights ({w / 2**30:.3f} GiB){extra}'
