@@ -36,7 +36,7 @@ def check_same_params(base:dict, # name -> tensor of the base model
 # %% ../nbs/core.ipynb #4ab367f6
 def _fingerprint_update(h, name, t, n_sample=256, chunk:int=1 << 16):
     flat = t.detach().reshape(-1)
-    idx = torch.linspace(0, flat.numel() - 1, min(n_sample, flat.numel())).round().long().to(flat.device)
+    idx = torch.linspace(0, flat.numel() - 1, min(n_sample, flat.numel())).round().long().clamp_(max=flat.numel() - 1).to(flat.device)   # fp32 linspace rounds past the end above 2^24 values
     h.update(f'{name}|{tuple(t.shape)}|'.encode())
     h.update(flat[idx].to(torch.bfloat16).to('cpu', torch.float32).numpy().tobytes())
     # moments of every value (of the bf16-rounded tensor, in float64, to 6 digits) catch what the sample misses; taken

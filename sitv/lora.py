@@ -6,12 +6,12 @@ Docs: https://sitv-project.github.io/sitv/lora.html.md"""
 
 # %% auto #0
 __all__ = ['PREFIX', 'LORA_KEYS', 'lora_finetune', 'load_adapter', 'read_adapter', 'check_supported', 'param_aliases',
-           'adapter_delta', 'merge_in', 'half_ulp', 'cosine64', 'compare', 'unmerge_drift', 'AdapterVector',
-           'adaptable_layers', 'lora_matrix', 'svd_factors', 'lora_targets', 'saveable_modules', 'write_lora',
-           'lora_split', 'extract_lora']
+           'adapter_delta', 'merged_weights', 'merge_in', 'half_ulp', 'cosine64', 'compare', 'unmerge_drift',
+           'AdapterVector', 'adaptable_layers', 'lora_matrix', 'svd_factors', 'lora_targets', 'saveable_modules',
+           'write_lora', 'lora_split', 'extract_lora', 'compress_ranks', 'compress_adapter']
 
 # %% ../nbs/lora.ipynb #626fe2df
-import contextlib, copy, json, math, os, shutil, tempfile, time, warnings
+import contextlib, copy, gc, json, math, os, shutil, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +60,11 @@ def lora_finetune(model_name=SHIPPED, # hub id, local folder or 'sitv-tiny'
     else: os.replace(tmp, out)
     return out, {**info, 'cached': False}
 
-def load_adapter(model_name, folder, dtype=torch.float32, device='cpu'): # base model, adapter folder
+def load_adapter(model_name, folder, dtype=torch.float32, device='cpu', # base model, adapter folder, the base's dtype and device
+                 device_map=None): # accelerate's placement over several GPUs (instead of `device`)
     "The base model with the adapter attached, unmerged (a peft `PeftModel`)."
     from peft import PeftModel
-    return PeftModel.from_pretrained(load_model(model_name, dtype, device), str(folder)).eval()
+    return PeftModel.from_pretrained(load_model(model_name, dtype, device, device_map=device_map), str(folder)).eval()
 
 # %% ../nbs/lora.ipynb #1fd7990a
 PREFIX = 'base_model.model.'
@@ -185,11 +186,14 @@ def adapter_delta(folder, # peft adapter folder
 
 
 # %% ../nbs/lora.ipynb #357e012f
+def merged_weights(model_name, folder, dtype, device='cpu', device_map=None): # base model, adapter folder, dtype of the merge, placement
+    "name -> weight of the base with the adapter merged by peft's `merge_and_unload`, in `dtype` (the one model it loads)."
+    return {n: p.detach() for n, p in load_adapter(model_name, folder, dtype, device, device_map).merge_and_unload().named_parameters()}
+
 def merge_in(model_name, folder, dtype): # base model, adapter folder, torch dtype of the merge
     "`(base, merged)` parameter dicts, both in `dtype`, the merge done by peft's `merge_and_unload`."
     base = load_model(model_name, dtype)
-    merged = load_adapter(model_name, folder, dtype).merge_and_unload()
-    return {n: p.detach() for n, p in base.named_parameters()}, {n: p.detach() for n, p in merged.named_parameters()}
+    return {n: p.detach() for n, p in base.named_parameters()}, merged_weights(model_name, folder, dtype)
 
 def half_ulp(w:torch.Tensor, dtype): # weights and the dtype they are stored in
     "Half the spacing of `dtype` at each |w| (float64): smaller changes round away."
@@ -224,17 +228,27 @@ def compare(T:dict, # name -> extracted difference (every parameter of the model
     return rows
 
 # %% ../nbs/lora.ipynb #c70b8673
-def unmerge_drift(model_name, folder, dtype): # base model, adapter folder, dtype
-    "Tensors changed by merge_adapter() then unmerge_adapter(), and the largest change, relative to the base's norm."
-    pm = load_adapter(model_name, folder, dtype)
-    before = {n: p.detach().clone() for n, p in pm.get_base_model().named_parameters() if 'lora_' not in n}
-    pm.merge_adapter(); pm.unmerge_adapter()
-    after = {n: p.detach() for n, p in pm.get_base_model().named_parameters() if 'lora_' not in n}
-    changed = [n for n in before if not torch.equal(before[n], after[n])]
-    return dict(dtype=str(dtype).replace('torch.', ''), tensors=len(before), changed=len(changed),
-                max_abs=max((float((after[n].double() - before[n].double()).abs().max()) for n in changed), default=0.0),
-                rel_l2=math.sqrt(sum(float((after[n].double() - before[n].double()).pow(2).sum()) for n in changed)) /
-                       math.sqrt(sum(float(before[n].double().pow(2).sum()) for n in before)))
+def unmerge_drift(model_name, folder, dtype, # base model, adapter folder, dtype
+                  device='cpu', device_map=None): # where the model is loaded
+    "Tensors changed by merging then unmerging the adapter (peft's own per-layer merge/unmerge), the largest change, relative to the base's norm."
+    from peft.tuners.lora import LoraLayer
+    pm = load_adapter(model_name, folder, dtype, device, device_map)
+    params = {n: p for n, p in pm.get_base_model().named_parameters() if 'lora_' not in n}
+    base_sq = sum(float(p.detach().double().pow(2).sum()) for p in params.values())
+    changed, max_abs, sq = 0, 0.0, 0.0
+    with torch.no_grad():
+        for m in pm.modules():                        # merge_adapter()/unmerge_adapter() do this for every layer: one layer's weights copied at a time
+            if not isinstance(m, LoraLayer): continue
+            own = list(m.get_base_layer().parameters())
+            before = [p.detach().clone() for p in own]
+            m.merge(); m.unmerge()
+            for b, p in zip(before, own):
+                if torch.equal(b, p.detach()): continue
+                d = p.detach().double() - b.double()
+                changed, max_abs, sq = changed + 1, max(max_abs, float(d.abs().max())), sq + float(d.pow(2).sum())
+            del before
+    return dict(dtype=str(dtype).replace('torch.', ''), tensors=len(params), changed=changed, max_abs=max_abs, rel_l2=math.sqrt(sq) / math.sqrt(base_sq))
+
 
 # %% ../nbs/lora.ipynb #2536266f
 class AdapterVector:
@@ -383,4 +397,37 @@ def extract_lora(T:TaskVector, # a full task vector
                 modules_to_save=sorted(saved), not_carried=rest + [n for n in T.names if n not in in_saved and n.rsplit('.', 1)[0] in saveable],
                 lora_params=sum(B.numel() + A.numel() for B, A, _, _ in svd.values()) + sum(T[b].numel() for b in biases),
                 dense_params=sum(T[n + '.weight'].numel() for n in layers), saved_params=sum(T[n].numel() for n in in_saved))
+
+
+# %% ../nbs/lora.ipynb #2556cfea
+def compress_ranks(spec, # None (r/2, r/4, 1), a list of ranks, or 'a,b,c'
+                   r:int): # the adapter's rank
+    "The ranks to compress an adapter of rank `r` to, distinct and descending."
+    if spec in (None, '', 'None'): return sorted({k for k in (r // 2, r // 4, 1) if 1 <= k < r}, reverse=True)
+    items = spec.split(',') if isinstance(spec, str) else spec if isinstance(spec, (list, tuple)) else [spec]
+    try: ks = [int(str(x).strip()) for x in items]
+    except ValueError: raise ValueError(f'extract_ranks must be positive integers (a list or "a,b,c"), got {spec!r}') from None
+    if not ks or min(ks) < 1: raise ValueError(f'extract_ranks must be positive integers (a list or "a,b,c"), got {spec!r}')
+    return sorted(set(ks), reverse=True)
+
+def compress_adapter(folder, # a peft adapter folder
+                     rank:int, # rank to truncate each module's ΔW to
+                     base_fingerprint:str=''): # the base's fingerprint for the returned vector (e.g. ΔW's own)
+    "`(ΔW_rank, info)`: each module's s·B·A truncated to `rank` as a `TaskVector`, and the fraction of ‖ΔW‖² kept (float64)."
+    cfg, tensors = read_adapter(folder)
+    check_supported(cfg, tensors)
+    deltas, kept, total, values = {}, 0.0, 0.0, 0
+    for mod, (kind, A, B, bias) in _factors(tensors).items():
+        s = _scaling(cfg, mod, A.shape[0])
+        Qb, Rb = torch.linalg.qr(B.double()); Qa, Ra = torch.linalg.qr(A.double().T)      # s·B·A = Qb (s·Rb·Raᵀ) Qaᵀ
+        Bk, Ak, k2, t2 = svd_factors(s * Rb @ Ra.T, rank)
+        d = (Qb @ Bk.double()) @ (Ak.double() @ Qa.T)
+        deltas[mod + '.weight'] = (d.T if kind == 'embedding' or cfg.get('fan_in_fan_out') else d).float()
+        kept, total, values = kept + k2, total + t2, values + Bk.shape[1] * (Qb.shape[0] + Qa.shape[0])   # B (out × k) and A (k × in)
+        if bias is not None:                                                              # lora_bias: kept whole
+            b = bias.double() * s
+            deltas[mod + '.bias'] = b.float(); kept, total, values = kept + float(b.pow(2).sum()), total + float(b.pow(2).sum()), values + b.numel()
+    if not deltas: raise ValueError(f'{folder}: no LoRA factors found')
+    return (TaskVector(deltas, base_fingerprint, 'float32', f'LoRA adapter {Path(folder).name} at rank {rank}'),
+            dict(rank=rank, energy_kept=kept / total, tensors=len(deltas), lora_values=values))
 

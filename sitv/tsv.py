@@ -6,7 +6,8 @@ Docs: https://sitv-project.github.io/sitv/tsv.html.md"""
 
 # %% auto #0
 __all__ = ['is_matrix', 'truncated_svd', 'effective_rank', 'spectra', 'default_k', 'tsv_compress', 'subspace_overlap', 'sti',
-           'orthonormal', 'tsv_merge', 'task_arithmetic', 'ties', 'dare', 'normalised_gain', 'choose_alpha']
+           'orthonormal', 'tsv_merge', 'task_arithmetic', 'kth_largest_abs', 'ties', 'dare', 'normalised_gain',
+           'choose_alpha']
 
 # %% ../nbs/tsv.ipynb #4b4ca363
 import math, time
@@ -24,17 +25,18 @@ def truncated_svd(M:torch.Tensor, # a matrix
                   k:int=None, # triplets to keep (default: all)
                   method:str='full', # 'full' (torch.linalg.svd) or 'lowrank' (torch.svd_lowrank, randomised)
                   oversample:int=8, niter:int=2, seed:int=0): # svd_lowrank's q = k + oversample and power iterations
-    "U (m × k), σ (k), Vᵀ (k × n) in float64."
+    "U (m × k), σ (k), Vᵀ (k × n) in float64, each a copy of its own (no view keeps the full factors alive)."
     M = M.double()
+    own = lambda *ts: tuple(t.clone(memory_format=torch.contiguous_format) for t in ts)
     k = min(M.shape) if k is None else min(k, min(M.shape))
     if method == 'full':
         U, S, Vh = torch.linalg.svd(M, full_matrices=False)
-        return U[:, :k], S[:k], Vh[:k]
+        return own(U[:, :k], S[:k], Vh[:k])
     if method != 'lowrank': raise ValueError(f"method must be 'full' or 'lowrank', got {method!r}")
     with torch.random.fork_rng(devices=[]):                  # svd_lowrank draws its test matrix from the global RNG
         torch.manual_seed(seed)
         U, S, V = torch.svd_lowrank(M, q=min(k + oversample, min(M.shape)), niter=niter)
-    return U[:, :k], S[:k], V[:, :k].T
+    return own(U[:, :k], S[:k], V[:, :k].T)
 
 def effective_rank(s, # singular values
                    energy:float): # fraction of Σσ² to reach
@@ -121,10 +123,10 @@ def tsv_merge(tvs:list, # task vectors of the same base
             deltas[n] = sum(t[n] for t in tvs) / len(tvs); continue
         kk = k or default_k(t0.shape, len(tvs))
         parts = [truncated_svd(t[n], kk, method) for t in tvs]
-        U = orthonormal(torch.cat([u for u, _, _ in parts], 1), how)
-        V = orthonormal(torch.cat([vh.T for _, _, vh in parts], 1), how)
-        S = torch.cat([s for _, s, _ in parts])
-        deltas[n] = ((U * S) @ V.T).float()
+        S, U, V = torch.cat([s for _, s, _ in parts]), torch.cat([u for u, _, _ in parts], 1), torch.cat([vh.T for _, _, vh in parts], 1)
+        del parts                                             # an embedding's factors are hundreds of MiB in float64: one set at a time
+        U = orthonormal(U, how); V = orthonormal(V, how)
+        deltas[n] = ((U * S) @ V.T).float(); del U, V
     return TaskVector(deltas, tvs[0].base_fingerprint, tvs[0].dtype, f'TSV-M of {len(tvs)} ({how}, k={k or "default"})')
 
 # %% ../nbs/tsv.ipynb #bd9ca42b
@@ -135,13 +137,23 @@ def task_arithmetic(tvs:list): # task vectors of the same base
     for t in tvs[1:]: out = out + t
     return out
 
-def _trim_global(t:TaskVector, density:float):
-    "Zero all but the largest-magnitude `density` fraction of the whole vector."
-    flat = torch.cat([x.abs().flatten() for x in t.deltas.values()])
-    k = int(density * flat.numel())
-    if k == 0: return {n: torch.zeros_like(x) for n, x in t.deltas.items()}
-    thr = torch.topk(flat, k).values[-1]
-    return {n: torch.where(x.abs() >= thr, x, torch.zeros_like(x)) for n, x in t.deltas.items()}
+_BITS = {torch.float32: (torch.int32, 0x7f800000), torch.float64: (torch.int64, 0x7ff0000000000000)}   # integer view, bits of +inf
+
+def kth_largest_abs(ts:list, # tensors of one float dtype
+                    k:int): # 1 ≤ k ≤ their total number of values
+    "The k-th largest |x| over all the tensors, exactly, without concatenating them (a bisection on the bits of |x|)."
+    if ts[0].dtype not in _BITS: return torch.topk(torch.cat([x.abs().flatten() for x in ts]), k).values[-1]
+    it, hi = _BITS[ts[0].dtype]; lo = 0                       # for x ≥ 0 the bit patterns order as the values do
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sum(int((x.abs().view(it) >= mid).sum()) for x in ts) >= k: lo = mid
+        else: hi = mid - 1
+    return torch.tensor(lo, dtype=it).view(ts[0].dtype)
+
+def _global_threshold(t:TaskVector, density:float):
+    "The smallest |x| the global trim keeps in `t` (None: it keeps nothing)."
+    k = int(density * t.numel())
+    return None if k == 0 else kth_largest_abs(list(t.deltas.values()), k)
 
 def ties(tvs:list, # task vectors of the same base
          density:float=0.2, # fraction kept by the trim (the paper's k = 20%)
@@ -155,9 +167,9 @@ def ties(tvs:list, # task vectors of the same base
         for n in tvs[0].names:
             deltas[n] = peft_ties([t[n] for t in tvs], torch.ones(len(tvs)), density, 'total')
     elif trim == 'global':
-        trimmed = [_trim_global(t, density) for t in tvs]
+        thr = [_global_threshold(t, density) for t in tvs]      # one threshold per vector; trimmed tensor by tensor, never whole
         for n in tvs[0].names:
-            stack = torch.stack([tr[n] for tr in trimmed])
+            stack = torch.stack([torch.zeros_like(t[n]) if th is None else torch.where(t[n].abs() >= th, t[n], torch.zeros_like(t[n])) for t, th in zip(tvs, thr)])
             deltas[n] = disjoint_merge(stack, calculate_majority_sign_mask(stack, 'total'))
     else: raise ValueError(f"trim must be 'global' or 'tensor', got {trim!r}")
     return TaskVector(deltas, tvs[0].base_fingerprint, tvs[0].dtype, f'TIES({len(tvs)}, density={density}, trim={trim})')
@@ -185,12 +197,13 @@ def normalised_gain(l_base:float, l_merged:float, l_ft:float): # task losses of 
 def choose_alpha(model, tau:TaskVector, sets:dict, tok, # base model, merged vector, validation sets (task -> examples)
                  alphas, # candidate α
                  l_base:dict, l_ft:dict, # task -> validation loss of the base and of the task's fine-tune
-                 batch_size:int=64):
+                 batch_size:int=64,
+                 source:dict=None): # θ_base from the model's file (`sitv.sweep.base_source`) instead of an in-memory copy
     "The α with the best mean normalised gain on `sets`, and the mean gain at every α."
     from sitv.core import displaced
     from sitv.evaluate import evaluate
     gains = []
-    with displaced(model, tau) as move:
+    with displaced(model, tau, source=source) as move:
         for a in alphas:
             move(float(a)); ev = evaluate(model, sets, tok, batch_size=batch_size)
             gains.append(float(np.mean([normalised_gain(l_base[t], ev[t]['loss'], l_ft[t]) for t in sets])))

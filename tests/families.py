@@ -31,6 +31,18 @@ FAMILIES = {
     'opt':              ('OPTConfig', 'OPTForCausalLM', dict(ffn_dim=64, word_embed_proj_dim=32), 'learned positions, ReLU MLP, no symmetry maps written for it'),
 }
 
+# the Gemma 3 checkpoints of 4B and up: an image-text model (model_type gemma3) whose language model is a Gemma 3 text
+# model under model.language_model (transformers 5); used where a test covers it (symmetries), not in FAMILIES' reports
+GEMMA3_IMAGE_TEXT = dict(text_config=dict(COMMON, **GQA, head_dim=8, sliding_window=16, query_pre_attn_scalar=8, final_logit_softcapping=30.0),
+                         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14),
+                         mm_tokens_per_image=4)
+
+def image_text_config(): # the tiny Gemma 3 image-text config
+    "A tiny `Gemma3Config` (text and vision towers) with eager attention."
+    cfg = tf.Gemma3Config(**GEMMA3_IMAGE_TEXT)
+    cfg._attn_implementation = 'eager'
+    return cfg
+
 def config(family): # a key of FAMILIES
     "A tiny config of `family` with eager attention."
     cfg_cls, _, over, _ = FAMILIES[family]

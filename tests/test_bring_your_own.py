@@ -214,9 +214,10 @@ def test_composition_mixes_a_builtin_task_and_your_adapter(byo, tmp_path):
     "A built-in task beside an adapter: mixed sources with different supports (two checkpoints: the README command's run)."
     r = papermill('composition.ipynb', tmp_path / 'c2.ipynb', tmp_path, model=byo['root'] / 'llama-base', task1='qa', adapter2=byo['root'] / 'llama-lora',
                   task_data2=byo['jsonl'], general_data=byo['general'], coef_min=-1.0, coef_max=1.0, coef_step=1.0, ft_steps=5, n_train=32,
-                  n_general_eval=16, n_task_eval=16, out_dir=tmp_path / 'r2')
+                  n_general_eval=16, n_task_eval=16, base_file_mib=0, out_dir=tmp_path / 'r2')
     assert r.returncode == 0, r.stderr[-3000:]
     nb = json.loads((tmp_path / 'c2.ipynb').read_text()); text = text_of(nb)
+    assert "θ_base during the grid: read from the model's safetensors" in text and '| **total** |' in text and 'copies of the weights' in text   # base_file_mib=0: a real model's path
     assert 'your adapter' in text and str(byo['jsonl']) in text and str(byo['general']) in text and len(outputs(nb, 'image/png')) >= 2
     doc = json.loads(next((tmp_path / 'r2').glob('composition-*.json')).read_text())
     assert len(doc['points']) == 9 and set(doc['points'][0]['metrics']) >= {'general', 'qa', 'llama-lora'}
@@ -374,3 +375,28 @@ def test_adapter_with_modules_to_save_is_all_of_its_change(byo, tmp_path):
     assert 'lm_head.weight' in dW.names and info['saved_modules_tensors'] == 1 and len(dW) == 5    # 2 layers × (q, v) + lm_head
     merged = m.merge_and_unload().state_dict()
     assert torch.allclose(base.lm_head.weight + dW['lm_head.weight'], merged['lm_head.weight'], atol=1e-6)
+
+def test_tsv_with_your_vectors_trains_nothing(byo, tmp_path, monkeypatch, capsys):
+    """Your checkpoints: the whole TSV report (run in this process through its LoRA section) fine-tunes nothing and trains
+    no LoRA on built-in data; lora_tasks given explicitly is honoured, and adapters alone are refused before loading."""
+    import sitv.finetune, sitv.lora, sitv.model
+    from nbrun import run_inputs
+    R, cache, trained = byo['root'], tmp_path / 'cache', []
+    monkeypatch.setenv('SITV_CACHE', str(cache))
+    def refuse(kind): return lambda *a, **kw: trained.append(kind) or (_ for _ in ()).throw(AssertionError(f'{kind} trained'))
+    monkeypatch.setattr(sitv.finetune, 'finetune', refuse('fine-tune')); monkeypatch.setattr(sitv.lora, 'lora_finetune', refuse('LoRA'))
+    params = dict(model=R / 'llama-base', finetuned=f"{R / 'llama-ft'},{R / 'llama-ft2'}", names='qa,sentiment_positive',
+                  n_val=4, n_task_eval=4, n_general_eval=4, merge_alpha_min=0.5, merge_alpha_max=1.0, merge_alpha_step=0.5, sweep_step=0.5,
+                  batch_size=4, out_dir=tmp_path / 'r')
+    ns = run_inputs('tsv.ipynb', 'add_weighted_adapter', **params)
+    assert isinstance(ns, dict), ns[-3000:]
+    out = capsys.readouterr().out
+    assert ns['lora_train'] == [] and set(ns['tvs']) == {'qa', 'sentiment_positive'} and not trained and not cache.exists()
+    assert 'none trained (lora_tasks not given' in out and 'fewer than two adapters (0 given, 0 to train' in out and 'copies of the weights' not in out
+    ns = run_inputs('tsv.ipynb', 'lora_train = ', **{**params, 'lora_tasks': 'qa'})   # asked for: planned (trained in the LoRA section)
+    assert isinstance(ns, dict) and ns['lora_train'] == ['qa'] and not trained
+    monkeypatch.setattr(sitv.model, 'load_model', refuse('load'))
+    out = run_inputs('tsv.ipynb', 'lora_train = ', model=R / 'llama-base', adapters=R / 'llama-lora', out_dir=tmp_path / 'r2')
+    assert isinstance(out, str) and 'TSV merges full task vectors' in out and not trained and not cache.exists()
+    out = run_inputs('tsv.ipynb', 'lora_train = ', model=R / 'llama-base', dtype='bfloat8', out_dir=tmp_path / 'r2')
+    assert isinstance(out, str) and "unknown dtype 'bfloat8'" in out and not trained

@@ -71,3 +71,47 @@ def test_barrier_sign():
     assert barrier(a, b, bump)['height'] == pytest.approx(2.0) and barrier(a, b, bump)['at_alpha'] == 0.5
     dip = np.ones((5, 5)); dip[1, 3] = dip[2, 2] = dip[3, 1] = 0.5   # every interior point of the segment
     assert barrier(a, b, dip)['height'] == pytest.approx(-0.5)    # below the chord between the ends: negative, no barrier
+
+def test_grid_with_the_base_read_from_its_file(two_vectors, tmp_path, monkeypatch):
+    "Above the threshold (file_base_bytes=0) θ_base comes from the model's safetensors: the grid's values equal the in-memory ones, the base is bit-identical after."
+    import sitv.composition as comp
+    from sitv.model import load_model
+    base, tok, tvs = two_vectors
+    base.save_pretrained(tmp_path / 'm')
+    m = load_model(tmp_path / 'm')
+    sets = {'qa': make_split('qa', 'eval', 6), 'general': make_split('general', 'eval', 6)}
+    axis = np.array([-0.5, 0.0, 1.0])
+    assert comp.grid_source(m, tvs) is None                                 # a tiny model: below the default threshold, a copy
+    src = comp.grid_source(m, tvs, file_base_bytes=0)
+    assert src is not None and set(tvs[0].names) <= set(src)
+    used, real = [], comp.displaced
+    def spy(*a, **kw):
+        cm = real(*a, **kw); d = cm.__enter__(); used.append(len(d.from_file))
+        class Wrap:
+            def __enter__(self): return d
+            def __exit__(self, *e): return cm.__exit__(*e)
+        return Wrap()
+    monkeypatch.setattr(comp, 'displaced', spy)
+    snap = {n: p.clone() for n, p in m.named_parameters()}
+    mem = Results(tmp_path / 'mem.json', {'t': 'mem'}, kind='composition')
+    fil = Results(tmp_path / 'file.json', {'t': 'file'}, kind='composition')
+    sweep_grid(m, tvs, sets, tok, [axis, axis], mem, progress=False)
+    sweep_grid(m, tvs, sets, tok, [axis, axis], fil, progress=False, file_base_bytes=0)
+    assert used[0] == 0 and used[1] == len(tvs[0].names)                     # the second grid read every moved tensor from the file
+    assert all(torch.equal(p, snap[n]) for n, p in m.named_parameters())     # base restored bit-exactly
+    for n in sets: np.testing.assert_array_equal(surface(mem, n)[1], surface(fil, n)[1])
+
+def test_composition_report_refuses_bad_runtime_before_loading(monkeypatch, tmp_path):
+    "A bad dtype or a device this machine lacks stops the report's input cells before any model is loaded."
+    import sitv.model
+    from nbrun import run_inputs
+    loads = []
+    monkeypatch.setattr(sitv.model, 'load_model', lambda *a, **kw: loads.append(a) or (_ for _ in ()).throw(AssertionError('loaded')))
+    out = run_inputs('composition.ipynb', 'sweep_grid(', dtype='float8', out_dir=tmp_path / 'r')
+    assert isinstance(out, str) and "unknown dtype 'float8'" in out, out
+    if not torch.cuda.is_available():
+        out = run_inputs('composition.ipynb', 'sweep_grid(', device='cuda', out_dir=tmp_path / 'r')
+        assert isinstance(out, str) and 'no CUDA device' in out, out
+    out = run_inputs('composition.ipynb', 'sweep_grid(', out_dir=tmp_path / 'r')          # control: good inputs reach the loading
+    assert isinstance(out, str) and 'loaded' in out and loads, out[-500:]
+    assert not loads[1:] and not (tmp_path / 'r').exists()

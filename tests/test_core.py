@@ -152,3 +152,9 @@ def test_restore_refuses_a_model_cast_or_moved_inside_the_context():
     m = random_llama(seed=0)
     with displaced(m, tv, 1.0) as move: move(0.5)          # same layout: restored, no error
     assert all(torch.equal(p, s0[n]) for n, p in m.named_parameters())
+
+def test_fingerprint_of_a_tensor_above_2_to_the_24_values():
+    "fp32 linspace rounds the last sample index past the end above 2^24 values (an embedding of 49,152 × 576): it is clamped."
+    from sitv.core import fingerprint
+    t = torch.arange(49152 * 576, dtype=torch.float32)
+    assert fingerprint({'e': t}) == fingerprint({'e': t.clone()}) != fingerprint({'e': t + 1})

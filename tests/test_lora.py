@@ -132,3 +132,53 @@ def test_modules_to_save_included_explicitly(tmp_path):
     pm.save_pretrained(tmp_path)
     dW = adapter_delta(tmp_path, base, include_modules_to_save=True)
     assert 'model.norm.weight' in dW.names and torch.allclose(dW['model.norm.weight'], torch.full_like(dW['model.norm.weight'], 0.5))
+
+def tiny_adapter(folder, seed=0):
+    "A plain peft adapter (nonzero, small) on the shipped model, saved as a user saves one: nothing sitv trained."
+    torch.manual_seed(seed)
+    pm = get_peft_model(load_model('sitv-tiny'), LoraConfig(r=4, lora_alpha=8, target_modules=['q_proj', 'v_proj', 'down_proj'], init_lora_weights=False))
+    with torch.no_grad():
+        for n, p in pm.named_parameters():
+            if 'lora_B' in n: p.mul_(0.1)
+    pm.save_pretrained(folder)
+    return folder
+
+def test_report_on_an_adapter_alone_trains_nothing(tmp_path):
+    "`-p adapter DIR` without `finetuned`: no LoRA training and no full fine-tune (the cache stays empty); the adapter's own ΔW is compressed instead."
+    import subprocess, sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    ad = tiny_adapter(tmp_path / 'ad')
+    cmd = [sys.executable, '-m', 'papermill', str(root / 'nbs' / 'lora.ipynb'), str(tmp_path / 'l.ipynb'), '--cwd', str(tmp_path), '-k', 'python3']
+    for k, v in dict(adapter=ad, task='qa', alpha_min=0, alpha_max=1, alpha_step=0.5, n_task_eval=8, n_general_eval=8, extract_ranks='2,1',
+                     out_dir=tmp_path / 'r').items(): cmd += ['-p', k, str(v)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**__import__('os').environ, 'SITV_CACHE': str(tmp_path / 'cache')})
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert not (tmp_path / 'cache').exists()                                    # neither lora_finetune nor finetune ran (both cache what they train)
+    assert not list((tmp_path / 'r').glob('*extracted*'))                       # no adapter extracted from a full fine-tune
+    nb = json.loads((tmp_path / 'l.ipynb').read_text())
+    text = '\n'.join(''.join(o.get('text', '')) + ''.join(o.get('data', {}).get('text/plain', '')) + ''.join(o.get('data', {}).get('text/markdown', ''))
+                     for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
+    assert 'The full-fine-tune compression was skipped: no `finetuned` was given' in text and '-p finetuned' in text
+    assert '| **total** |' in text and 'One evaluation of the eval sets took' in text and 'fine-tunes' in text    # the plan
+    assert 'copies of the weights' in text                                                                     # the peak memory
+    # the rank table: ΔW at ranks 2 and 1 beside ΔW itself, with the share of ‖ΔW‖² each keeps (an independent dense SVD here)
+    base = load_model('sitv-tiny'); dW = adapter_delta(ad, base)
+    S2 = [torch.linalg.svdvals(dW[n].double()).pow(2) for n in dW.names]
+    for k in (2, 1):
+        share = sum(float(s[:k].sum()) for s in S2) / sum(float(s.sum()) for s in S2)
+        assert f'rank {k}' in text and f'{share:.2%}' in text, (k, share)
+    assert 'your adapter (rank 4)' in text and 'of ‖ΔW‖² kept' in text
+
+@pytest.mark.parametrize('params,msg', [(dict(dtype='float8'), "unknown dtype 'float8'"), (dict(device='cuda'), 'no CUDA device')])
+def test_report_refuses_bad_runtime_before_loading(tmp_path, monkeypatch, params, msg):
+    "An unknown dtype, or CUDA on a machine without it: the report's own input cells stop before any model is loaded or folder made."
+    if 'device' in params and torch.cuda.is_available(): pytest.skip('this machine has CUDA')
+    import sitv.model
+    from nbrun import run_inputs
+    def no_loading(*a, **k): raise AssertionError('a model was loaded')
+    monkeypatch.setattr(sitv.model, 'load_model', no_loading)
+    monkeypatch.setenv('SITV_CACHE', str(tmp_path / 'cache'))
+    out = run_inputs('lora.ipynb', 'check_runtime(', out_dir=tmp_path / 'r', **params)
+    assert isinstance(out, str) and msg in out and 'a model was loaded' not in out, out
+    assert not (tmp_path / 'r').exists() and not (tmp_path / 'cache').exists()

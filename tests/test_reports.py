@@ -80,6 +80,7 @@ def test_composition_report_2d(tmp_path):
     assert len(outputs(nb, 'image/png')) >= 2                  # heatmaps and sections
     text = text_of(nb)
     assert 'R² anchored additive' in text and 'barrier T1–T2' in text and '25 grid points' in text
+    assert '| **total** | **24** |' in text and 'a copy in memory' in text and 'copies of the weights' in text   # the plan after L(0), peak memory
 
 def test_composition_report_3d(tmp_path):
     "Three tasks: a 3 × 3 × 3 grid, slices drawn, pairwise barriers."
@@ -132,6 +133,7 @@ def test_tsv_report(tmp_path):
     assert 'disjoint from the 32' in text and 'reloaded by transformers' in text
     assert 'cat' in text and 'relative error vs Σ ΔW' in text and 'svd_lowrank' in text
     assert len(list((tmp_path / 'results').glob('merge-*-merged/config.json'))) == 1
+    assert '| **total** |' in text and 'copies of the weights' in text     # the plan priced by the base's evaluation, and peak memory
     assert len(outputs(nb, 'image/png')) >= 4
 
 def test_symmetries_report(tmp_path):

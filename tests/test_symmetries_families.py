@@ -26,12 +26,15 @@ CONFIGS = {   # name -> (config class, kwargs)
     'qwen3': (tf.Qwen3Config, dict(COMMON, num_key_value_heads=2, head_dim=16)),
     'gemma2': (tf.Gemma2Config, dict(COMMON, num_key_value_heads=2, head_dim=16)),
     'gemma3': (tf.Gemma3TextConfig, dict(COMMON, num_key_value_heads=2, head_dim=16)),
+    'gemma3-image-text': (tf.Gemma3Config, dict(text_config=dict(COMMON, num_key_value_heads=2, head_dim=16), mm_tokens_per_image=4,
+                                                vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14))),
     'phi3': (tf.Phi3Config, dict(COMMON, num_key_value_heads=2)),
     'starcoder2': (tf.Starcoder2Config, dict(COMMON, num_key_value_heads=2)),
     'gpt_neox': (tf.GPTNeoXConfig, dict(COMMON)),
     'gpt2': (tf.GPT2Config, dict(vocab_size=V, n_embd=64, n_layer=2, n_head=4, n_positions=256, initializer_range=0.1, pad_token_id=0, eos_token_id=1, bos_token_id=1)),
 }
 REFUSED = {'llama': {'q-norm gain c / k-norm gain 1/c'}, 'qwen3': {'query head c / key head 1/c'}, 'gemma3': {'query head c / key head 1/c'},
+           'gemma3-image-text': {'query head c / key head 1/c'},
            'gpt2': {'MLP (c, 1/c) up/down', 'q-norm gain c / k-norm gain 1/c'}}
 for k in ('llama-bias', 'mistral', 'qwen2-tied', 'qwen2-untied', 'gemma2', 'phi3'): REFUSED[k] = REFUSED['llama']
 for k in ('starcoder2', 'gpt_neox'): REFUSED[k] = REFUSED['gpt2']
@@ -77,7 +80,7 @@ def test_family(loss, name):
     m = tiny(name); sup = S.supported_maps(m.config)
     assert {k for k, (ok, _) in sup.items() if not ok} == REFUSED[name]
     rows = S.symmetry_checks(m, loss, tuple(S.MAPS))
-    assert len(rows) == m.config.num_hidden_layers * (len(S.MAPS) - len(REFUSED[name]))
+    assert len(rows) == S.text_config(m).num_hidden_layers * (len(S.MAPS) - len(REFUSED[name]))
     for r in rows:
         assert abs(r['symmetry']) < holds(m), (name, r)
         assert abs(r['near_miss']) > DETECTED64 and abs(r['random']) > DETECTED64, (name, r)
@@ -101,6 +104,27 @@ def test_gemma_norm_trade_scales_one_plus_w(loss):
     assert torch.allclose(1 + right[n], (1 + sd[n]) * c)
     wrong = {**right, n: sd[n] * c}
     assert abs(loss(S.loaded(m, right)) - L0) < HOLDS_GEMMA and abs(loss(S.loaded(m, wrong)) - L0) > DETECTED64
+
+def test_gemma3_image_text_model(loss):
+    """Gemma3ForConditionalGeneration: the maps act on its language model only (the vision tower is never touched), the loss runs
+    through the whole model on text; a true symmetry leaves it unchanged, a random move of the same size does not."""
+    import families as F
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        m = tf.Gemma3ForConditionalGeneration(F.image_text_config()).double().eval()
+    assert S.family(m)['label'].startswith('Gemma 3') and m.config.model_type == 'gemma3'
+    sd0 = S.live(m); c = pos(4, torch.Generator().manual_seed(0))        # head size 8: 4 RoPE pairs
+    for f, arg in ((S.qk_norm_trade, c), (S.mlp_permutation, torch.randperm(64, generator=torch.Generator().manual_seed(1))),
+                   (S.norm_trade, pos(32, torch.Generator().manual_seed(2)))):
+        moved = [n for n, t in f(sd0, m.config, 1, arg).items() if t is not sd0[n]]
+        assert moved and all(n.startswith('model.language_model.layers.1.') for n in moved), (f.__name__, moved)
+    rows = S.symmetry_checks(m, loss, ('q-norm gain c / k-norm gain 1/c', 'MLP hidden-unit permutation'))
+    text, _ = S.verdict(rows)
+    assert len(rows) == 4 and '2 of 2 maps held in every block' in text, text              # positive control: the symmetry holds
+    assert all(abs(r['symmetry']) < HOLDS_GEMMA and abs(r['random']) > DETECTED64 for r in rows), rows   # negative control: a random move is seen
+    noisy = [dict(r, symmetry=r['random']) for r in rows]                                     # the random moves, judged as if they were the maps
+    assert '0 of 2 maps held in every block' in S.verdict(noisy)[0]
+    assert all(p.data_ptr() == sd0[n].data_ptr() for n, p in m.named_parameters())
 
 def test_layernorm_bias_moves_with_its_gain(loss):
     "A LayerNorm trade scales the norm's bias with its gain (GPT-2 ln_1); leaving the bias behind is detected."

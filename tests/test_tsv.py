@@ -94,3 +94,30 @@ def test_lowrank_svd_close_on_low_rank_matrix():
 
 def test_normalised_gain():
     assert normalised_gain(4.0, 2.0, 0.0) == 0.5 and normalised_gain(4.0, 5.0, 0.0) == -0.25
+
+@pytest.mark.parametrize('method', ['full', 'lowrank'])
+def test_truncated_factors_own_their_storage(method):
+    "The kept U, σ, Vᵀ are copies: none is a view that keeps the full SVD factors (m × min, min × n) alive."
+    M = low_rank(60, 40, 40, 3)
+    for f in truncated_svd(M, 5, method):
+        assert f.untyped_storage().nbytes() == f.numel() * f.element_size() and f.is_contiguous(), (f.shape, f.untyped_storage().nbytes())
+    U, S, Vh = truncated_svd(M, 5, method)
+    assert U.shape == (60, 5) and S.shape == (5,) and Vh.shape == (5, 40)
+
+def test_global_trim_threshold_without_a_concatenated_copy():
+    "The bisection's k-th largest |x| equals sorting the concatenated vector, and TIES' global trim equals its whole-vector reference."
+    from peft.utils.merge_utils import calculate_majority_sign_mask, disjoint_merge
+    from sitv.tsv import kth_largest_abs
+    g = torch.Generator().manual_seed(5)
+    vs = [tv(a=torch.randn(30, 20, generator=g), b=torch.randn(17, generator=g) * 3, c=torch.zeros(5)) for _ in range(3)]
+    flat = lambda t: torch.cat([x.abs().flatten() for x in t.deltas.values()])
+    for k in (1, 2, 100, 617, 622):
+        assert kth_largest_abs(list(vs[0].deltas.values()), k) == torch.topk(flat(vs[0]), k).values[-1]
+    ref = []
+    for t in vs:                                               # the whole-vector trim, as the paper's code does it
+        thr = torch.topk(flat(t), int(0.2 * t.numel())).values[-1]
+        ref.append({n: torch.where(x.abs() >= thr, x, torch.zeros_like(x)) for n, x in t.deltas.items()})
+    got = ties(vs, 0.2, 'global')
+    for n in vs[0].names:
+        stack = torch.stack([r[n] for r in ref])
+        assert torch.equal(got[n], disjoint_merge(stack, calculate_majority_sign_mask(stack, 'total')))
