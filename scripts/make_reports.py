@@ -1,8 +1,10 @@
-"""Regenerate reports/ in one command: every report notebook executed by papermill on the shipped model, an HTML
-reading copy of each, and a manifest saying which code made which result files.
+"""Regenerate reports/ in one command: every report notebook executed by papermill on the shipped model and on a real
+one (SmolLM2-135M-Instruct, the `real-*` reports), an HTML reading copy of each, and a manifest saying which code made
+which result files.
 
-    python scripts/make_reports.py                      # everything (23.5 min on a 2-core CPU, 2026-12-01)
+    python scripts/make_reports.py                      # everything
     python scripts/make_reports.py --only sweep-qa      # some reports (comma-separated names; see REPORTS)
+    python scripts/make_reports.py --only real          # the real-model reports (`shipped`: the others)
     python scripts/make_reports.py --check              # exit 1 when a committed report is stale or broken
 
 Each report is executed into reports/<name>.ipynb with its result files in reports/results/ (task vectors, *.safetensors,
@@ -38,7 +40,28 @@ REPORTS = {**{f'sweep-{t}': ('sweep.ipynb', dict(task=t) if t != 'qa' else {}) f
            'symmetries': ('symmetries.ipynb', {}),
            'geometry-qa': ('geometry.ipynb', {}),
            'cross-task': ('cross_task.ipynb', dict(results_dir='results'))}
-READS = {'cross-task': [f'sweep-{t}' for t in TASKS] + ['sweep-my_qa']}   # reports whose result files another report reads
+# The real model in the box (sitv.real: SmolLM2-135M-Instruct) with inputs made outside sitv by scripts/real_inputs.py into
+# reports/inputs/real (not committed, re-made here in about 10 minutes): stdlib code and prose, a LoRA adapter trained by
+# plain peft and a full fine-tune trained by a plain torch loop (bf16, sharded, no tokenizer) per task. Parameters are
+# small enough for a 2-core CPU: 16 + 16 held-out texts, α every 0.25, no null directions, no refinement. Their results go to
+# reports/results/smollm2, so the real cross-task view compares vectors of one base model only.
+REAL_IN, REAL_OUT = 'inputs/real', 'results/smollm2'
+REAL_STEPS = {'lora': 12, 'full': 8}                   # optimizer steps of 8 texts (scripts/real_inputs.py)
+REAL_SWEEP = dict(model='smollm2', n_task_eval=16, n_general_eval=16, alpha_step=0.25, n_null=0, refine_tol=0.0, n_boot=200,
+                  batch_size=16, out_dir=REAL_OUT)
+def real_sweep(task, kind):
+    "Parameters of the real-model sweep of `task` (code|prose) on its plain-peft adapter (lora) or plain-loop fine-tune (full)."
+    vec = dict(adapter=f'{REAL_IN}/lora-{task}') if kind == 'lora' else dict(finetuned=f'{REAL_IN}/full-{task}')
+    return ('sweep.ipynb', dict(REAL_SWEEP, task=f'{task}-{kind}', task_data=f'{REAL_IN}/data/{task}-eval.jsonl',
+                                general_data=f'{REAL_IN}/data/{"prose" if task == "code" else "code"}-eval.jsonl', **vec))
+REAL = {**{f'real-sweep-{t}-{k}': real_sweep(t, k) for t in ('code', 'prose') for k in ('lora', 'full')},
+        'real-lora-code': ('lora.ipynb', dict(model='smollm2', adapter=f'{REAL_IN}/lora-code', task='code',
+                                              task_data=f'{REAL_IN}/data/code-eval.jsonl', general_data=f'{REAL_IN}/data/prose-eval.jsonl',
+                                              n_task_eval=16, n_general_eval=16, alpha_step=0.25, batch_size=16, out_dir=REAL_OUT)),
+        'real-cross-task': ('cross_task.ipynb', dict(results_dir=REAL_OUT))}
+REPORTS.update(REAL)
+READS = {'cross-task': [f'sweep-{t}' for t in TASKS] + ['sweep-my_qa'],   # reports whose result files another report reads
+         'real-cross-task': [n for n in REAL if n.startswith('real-sweep-')]}
 VOLATILE = {'seconds', 'created', 'updated', 'train_seconds', 'path'}   # timings and paths differ between runs by design
 
 def sitv_imports(source:str): # Python source (a module, or a notebook's code cells)
@@ -82,13 +105,17 @@ def reads_of(name, manifest):
     return {r: [manifest.get(r, {}).get('code_hash'), manifest.get(r, {}).get('made')] for r in READS.get(name, [])}
 
 def params_for(params, defaults):
-    "The report's parameters, with out_dir pointed at reports/results where the notebook has one (None: beside its inputs)."
-    return {**params, **({'out_dir': 'results'} if defaults.get('out_dir') is not None else {})}
+    "The report's parameters, with out_dir pointed at reports/results where the notebook has one (None: beside its inputs) and the report names none."
+    return {**({'out_dir': 'results'} if defaults.get('out_dir') is not None else {}), **params}
+
+def result_mtimes():
+    "Every file under reports/results (its path relative to that folder -> mtime)."
+    d = OUT / 'results'
+    return {p.relative_to(d).as_posix(): p.stat().st_mtime for p in d.rglob('*') if p.is_file()}
 
 def result_files(before:dict):
-    "Files in reports/results that are new or changed since `before` (name -> mtime)."
-    d = OUT / 'results'
-    return sorted(p.name for p in d.iterdir() if p.is_file() and before.get(p.name) != p.stat().st_mtime)
+    "Files under reports/results that are new or changed since `before` (relative path -> mtime)."
+    return sorted(f for f, t in result_mtimes().items() if before.get(f) != t)
 
 def numbers_differ(a, b, rtol=1e-6, atol=1e-9, where=''):
     "Paths where two parsed result files differ beyond tolerance (volatile keys skipped)."
@@ -159,12 +186,22 @@ def problems(nb_path):
     return errors, figures
 
 def prepare(params):
-    "Make the inputs a report needs that are not committed: the checkpoint fine-tuned outside sitv (deterministic, about a minute)."
+    """Make the inputs a report needs that are not committed: the checkpoint fine-tuned outside sitv (deterministic, about a
+    minute), and the real model's data, adapters and fine-tunes (scripts/real_inputs.py, a few minutes each)."""
     ft = params.get('finetuned')
     if ft == 'inputs/ft-outside' and not (OUT / ft / 'config.json').exists():
         from sitv.model import shipped_model_dir
         subprocess.run([sys.executable, str(ROOT / 'scripts' / 'plain_finetune.py'), str(shipped_model_dir()),
                         str(OUT / 'inputs' / 'my_qa_train.jsonl'), str(OUT / ft)], check=True)
+    real = OUT / REAL_IN
+    for v in params.values():
+        if not (isinstance(v, str) and v.startswith(REAL_IN + '/')): continue
+        folder = v[len(REAL_IN) + 1:].split('/')[0]            # data | lora-<task> | full-<task>
+        kind, _, task = folder.partition('-')
+        done = (real / 'data' / 'code-eval.jsonl') if kind == 'data' else (real / folder / 'training.json')
+        if done.exists(): continue
+        args = ['--kind', kind] + (['--task', task, '--steps', str(REAL_STEPS[kind])] if task else [])
+        subprocess.run([sys.executable, str(ROOT / 'scripts' / 'real_inputs.py'), str(real)] + args, check=True)
 
 def run(names, manifest):
     import papermill as pm
@@ -174,7 +211,7 @@ def run(names, manifest):
         prepare(params)
         defaults = defaults_of(nb)
         params = params_for(params, defaults)
-        before = {p.name: p.stat().st_mtime for p in (OUT / 'results').iterdir() if p.is_file()}
+        before = result_mtimes()
         old = {f: json.loads((OUT / 'results' / f).read_text()) for f in manifest.get(name, {}).get('results', []) if f.endswith('.json') and (OUT / 'results' / f).exists()}
         for f in manifest.get(name, {}).get('results', []):       # measure again rather than resume: a regenerated report is a new run
             (OUT / 'results' / f).unlink(missing_ok=True)
@@ -204,7 +241,7 @@ def write_index(manifest):
     rows = ''.join(f"<tr><td><a href='{n}.html'>{html.escape(n)}</a></td><td>{html.escape(m['notebook'])}</td><td><code>{html.escape(json.dumps(m['parameters']))}</code></td>"
                    f"<td>{m['date']}</td><td><code>{m['code_hash']}</code></td><td>{m['seconds']:.0f} s</td><td>{m['figures']}</td></tr>" for n, m in manifest.items())
     (OUT / 'index.html').write_text("<!doctype html><meta charset='utf-8'><title>sitv reports</title><h1>sitv reports</h1>"
-                                    "<p>Executed on the shipped model by <code>python scripts/make_reports.py</code>; each link is the reading copy of "
+                                    "<p>Executed on the shipped model (sitv-tiny) and on a real one (SmolLM2-135M-Instruct, reports named <code>real-…</code>) by <code>python scripts/make_reports.py</code>; each link is the reading copy of "
                                     "the executed notebook beside it.</p><table border='1' cellpadding='4'><tr><th>report</th><th>notebook</th>"
                                     f"<th>parameters</th><th>date</th><th>sitv code</th><th>run time</th><th>figures</th></tr>{rows}</table>\n", encoding='utf-8')
 
@@ -235,7 +272,8 @@ if __name__ == '__main__':
         bad = check(manifest)
         print('\n'.join(bad) if bad else f'{len(manifest)} reports, all made by the code in this tree')
         sys.exit(1 if bad else 0)
-    names = [n for n in a.only.split(',') if n] or list(REPORTS)
+    groups = {'real': [n for n in REPORTS if n in REAL], 'shipped': [n for n in REPORTS if n not in REAL]}
+    names = [m for n in a.only.split(',') if n for m in groups.get(n, [n])] or list(REPORTS)
     unknown = [n for n in names if n not in REPORTS]
     if unknown: sys.exit(f'unknown report(s) {unknown}; known: {list(REPORTS)}')
     run(names, manifest)

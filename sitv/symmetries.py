@@ -8,7 +8,7 @@ Docs: https://sitv-project.github.io/sitv/symmetries.html.md"""
 __all__ = ['FAMILIES', 'REFUSED', 'HOLDS', 'DETECTED', 'MAPS', 'REPORT_MAPS', 'family', 'text_config', 'mlp_permutation',
            'head_permutation', 'mlp_rescale', 'value_head_rescale', 'qk_rescale', 'norm_trade', 'qk_norm_trade',
            'state', 'live', 'holding', 'loaded', 'displacement', 'random_like_move', 'check', 'supported_maps',
-           'random_argument', 'symmetry_checks', 'verdict', 'align_mlp', 'delta_cosine']
+           'random_argument', 'symmetry_checks', 'spread_blocks', 'verdict', 'align_mlp', 'delta_cosine']
 
 # %% ../nbs/symmetries.ipynb #13282828
 import copy, math
@@ -269,6 +269,13 @@ def symmetry_checks(model, loss_fn, maps=REPORT_MAPS, seed:int=0, base_loss:floa
             rows.append(dict(kind=k, block=layer, **{c: r[c] for c in ('size', 'symmetry', 'near_miss', 'random')}))
     return rows
 
+
+# %% ../nbs/symmetries.ipynb #86b441f1
+def spread_blocks(n:int, # blocks in the model
+                  k:int=4): # how many to check
+    "`k` block indices spread evenly from the first to the last (every block when the model has at most `k`)."
+    if n <= k: return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
 
 # %% ../nbs/symmetries.ipynb #0d7ff07d
 def verdict(rows, refused=None, holds:float=HOLDS, detected:float=DETECTED): # rows of `symmetry_checks`, {map: why refused}, thresholds

@@ -116,3 +116,32 @@ def test_outputs_go_back_to_the_notebook_only_where_the_cell_is_the_same(tmp_pat
     assert nb.cells[7].outputs[0]['text'] == 'from the run\n' and nb.cells[7].outputs[1]['data']['text/plain'] == '1'
     assert nb.cells[5].outputs == []
     assert nb.cells[7].execution_count is None and nb.cells[7].outputs[1].get('execution_count') is None   # nbdev-clean ran
+
+def test_real_reports_make_their_inputs_outside_sitv_and_keep_to_one_base_model(tmp_path, monkeypatch):
+    "Each real-model input is made once by scripts/real_inputs.py with the recorded steps; the real results stay in their own folder."
+    monkeypatch.setattr(mr, 'OUT', tmp_path)
+    calls = []
+    def fake_run(args, check):                                                  # records the call; 'data' writes its files as the script does
+        calls.append(args[2:])
+        if args[3:5] == ['--kind', 'data']: (Path(args[2]) / 'data').mkdir(parents=True); (Path(args[2]) / 'data' / 'code-eval.jsonl').write_text('')
+    monkeypatch.setattr(mr.subprocess, 'run', fake_run)
+    nb, params = mr.REPORTS['real-sweep-prose-full']
+    mr.prepare(params)
+    real = str(tmp_path / mr.REAL_IN)
+    assert calls == [[real, '--kind', 'data'], [real, '--kind', 'full', '--task', 'prose', '--steps', '8']]
+    calls.clear()
+    (tmp_path / mr.REAL_IN / 'full-prose').mkdir(); (tmp_path / mr.REAL_IN / 'full-prose' / 'training.json').write_text('{}')
+    mr.prepare(params); assert calls == []                                       # made already: nothing trained again
+    mr.prepare(mr.REPORTS['real-lora-code'][1])
+    assert calls == [[real, '--kind', 'lora', '--task', 'code', '--steps', '12']]
+    assert all(p.get('out_dir', p.get('results_dir')) == mr.REAL_OUT for _, p in mr.REAL.values())
+    assert set(mr.READS['real-cross-task']) == {n for n in mr.REAL if n.startswith('real-sweep-')} and not set(mr.READS['cross-task']) & set(mr.REAL)
+    tasks = [p['task'] for n, (_, p) in mr.REAL.items() if n.startswith('real-sweep-')]
+    assert len(set(tasks)) == len(tasks) == 4                                    # one summary per task name in the real cross-task folder
+
+def test_result_files_are_found_in_subfolders(tmp_path, monkeypatch):
+    monkeypatch.setattr(mr, 'OUT', tmp_path)
+    (tmp_path / 'results' / 'smollm2').mkdir(parents=True); (tmp_path / 'results' / 'old.json').write_text('{}')
+    before = mr.result_mtimes()
+    (tmp_path / 'results' / 'smollm2' / 'sweep-code-lora-1.json').write_text('{}')
+    assert mr.result_files(before) == ['smollm2/sweep-code-lora-1.json']
