@@ -59,7 +59,8 @@ REAL = {**{f'real-sweep-{t}-{k}': real_sweep(t, k) for t in ('code', 'prose') fo
                                               task_data=f'{REAL_IN}/data/code-eval.jsonl', general_data=f'{REAL_IN}/data/prose-eval.jsonl',
                                               n_task_eval=16, n_general_eval=16, alpha_step=0.25, batch_size=16, out_dir=REAL_OUT)),
         'real-cross-task': ('cross_task.ipynb', dict(results_dir=REAL_OUT))}
-REPORTS.update(REAL)
+# Not yet in REPORTS (which --check requires and the docs sidebar lists): they join it once generated on an idle machine
+# (issue 26); until then `--only real` makes them.
 READS = {'cross-task': [f'sweep-{t}' for t in TASKS] + ['sweep-my_qa'],   # reports whose result files another report reads
          'real-cross-task': [n for n in REAL if n.startswith('real-sweep-')]}
 VOLATILE = {'seconds', 'created', 'updated', 'train_seconds', 'path'}   # timings and paths differ between runs by design
@@ -207,7 +208,7 @@ def run(names, manifest):
     import papermill as pm
     (OUT / 'results').mkdir(parents=True, exist_ok=True)
     for name in names:
-        nb, params = REPORTS[name]
+        nb, params = {**REPORTS, **REAL}[name]
         prepare(params)
         defaults = defaults_of(nb)
         params = params_for(params, defaults)
@@ -272,8 +273,8 @@ if __name__ == '__main__':
         bad = check(manifest)
         print('\n'.join(bad) if bad else f'{len(manifest)} reports, all made by the code in this tree')
         sys.exit(1 if bad else 0)
-    groups = {'real': [n for n in REPORTS if n in REAL], 'shipped': [n for n in REPORTS if n not in REAL]}
+    groups = {'real': list(REAL), 'shipped': [n for n in REPORTS if n not in REAL]}
     names = [m for n in a.only.split(',') if n for m in groups.get(n, [n])] or list(REPORTS)
-    unknown = [n for n in names if n not in REPORTS]
+    unknown = [n for n in names if n not in REPORTS and n not in REAL]
     if unknown: sys.exit(f'unknown report(s) {unknown}; known: {list(REPORTS)}')
     run(names, manifest)

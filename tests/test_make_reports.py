@@ -125,14 +125,14 @@ def test_real_reports_make_their_inputs_outside_sitv_and_keep_to_one_base_model(
         calls.append(args[2:])
         if args[3:5] == ['--kind', 'data']: (Path(args[2]) / 'data').mkdir(parents=True); (Path(args[2]) / 'data' / 'code-eval.jsonl').write_text('')
     monkeypatch.setattr(mr.subprocess, 'run', fake_run)
-    nb, params = mr.REPORTS['real-sweep-prose-full']
+    nb, params = mr.REAL['real-sweep-prose-full']
     mr.prepare(params)
     real = str(tmp_path / mr.REAL_IN)
     assert calls == [[real, '--kind', 'data'], [real, '--kind', 'full', '--task', 'prose', '--steps', '8']]
     calls.clear()
     (tmp_path / mr.REAL_IN / 'full-prose').mkdir(); (tmp_path / mr.REAL_IN / 'full-prose' / 'training.json').write_text('{}')
     mr.prepare(params); assert calls == []                                       # made already: nothing trained again
-    mr.prepare(mr.REPORTS['real-lora-code'][1])
+    mr.prepare(mr.REAL['real-lora-code'][1])
     assert calls == [[real, '--kind', 'lora', '--task', 'code', '--steps', '12']]
     assert all(p.get('out_dir', p.get('results_dir')) == mr.REAL_OUT for _, p in mr.REAL.values())
     assert set(mr.READS['real-cross-task']) == {n for n in mr.REAL if n.startswith('real-sweep-')} and not set(mr.READS['cross-task']) & set(mr.REAL)
