@@ -6,11 +6,11 @@ Docs: https://sitv-project.github.io/sitv/core.html.md"""
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'CHUNK', 'check_same_params', 'fingerprint', 'layer_of', 'TaskVector', 'ulp',
-           'save_task_vector', 'load_task_vector', 'check_applicable', 'distinct_targets', 'Displacement', 'chunks',
-           'displaced']
+           'save_task_vector', 'load_task_vector', 'scratch_dir', 'spill', 'gather', 'check_applicable',
+           'distinct_targets', 'Displacement', 'chunks', 'displaced']
 
 # %% ../nbs/core.ipynb #a5330658
-import hashlib, json, math, numbers, re
+import hashlib, json, math, numbers, os, re, tempfile
 from contextlib import contextmanager
 from fastcore.basics import patch
 from pathlib import Path
@@ -128,25 +128,37 @@ TaskVector.__rmul__ = TaskVector.__mul__
 
 
 # %% ../nbs/core.ipynb #c631b670
+def _sumsq(t, step:int=1 << 18): # a tensor, values per step
+    "Σ t² in float64, `step` values at a time: a float64 copy of a whole embedding would be twice its fp32 size."
+    acc = torch.zeros((), dtype=torch.float64, device=t.device)
+    for c in t.detach().reshape(-1).split(step): c = c.double(); acc += torch.dot(c, c)
+    return acc.item()
+
 @patch
-def param_norms(self:TaskVector): return {n: t.double().norm().item() for n, t in self.deltas.items()}
+def param_norms(self:TaskVector): return {n: math.sqrt(_sumsq(t)) for n, t in self.deltas.items()}
 @patch
-def norm(self:TaskVector): return math.sqrt(sum(t.double().pow(2).sum().item() for t in self.deltas.values()))
+def norm(self:TaskVector): return math.sqrt(sum(_sumsq(t) for t in self.deltas.values()))
 @patch
 def layer_norms(self:TaskVector):
     "‖T‖ per transformer block (keys are ints) and per non-block parameter (keys are names)."
     sq = {}
     for n, t in self.deltas.items():
         k = layer_of(n); k = n if k is None else k
-        sq[k] = sq.get(k, 0.0) + t.double().pow(2).sum().item()
+        sq[k] = sq.get(k, 0.0) + _sumsq(t)
     return {k: math.sqrt(v) for k, v in sq.items()}
 
 
 # %% ../nbs/core.ipynb #f6efcac7
+def _dot64(a, b, step:int=1 << 18): # two tensors of one shape, values per step
+    "Σ a·b in float64, `step` values at a time (as `_sumsq`)."
+    acc = torch.zeros((), dtype=torch.float64, device=a.device)
+    for x, y in zip(a.detach().reshape(-1).split(step), b.detach().reshape(-1).split(step)): acc += torch.dot(x.double(), y.double().to(x.device))
+    return acc.item()
+
 @patch
 def dot(self:TaskVector, other):
     self._check_compatible(other)
-    return sum((t.double() * other.deltas[n].double()).sum().item() for n, t in self.deltas.items())
+    return sum(_dot64(t, other.deltas[n]) for n, t in self.deltas.items())
 @patch
 def cosine(self:TaskVector, other):
     "Cosine similarity in float64, in [−1, 1]; `nan` if either vector is zero."
@@ -215,6 +227,41 @@ def from_safetensors(cls:TaskVector, base_path, finetuned_path, source=None):
         _fingerprint_update(h, n, b)
         deltas[n] = ff.get_tensor(n).float() - b.float()
     return cls(deltas, h.hexdigest()[:16], dtype, source or f'{Path(finetuned_path).name} - {Path(base_path).name}')
+
+
+# %% ../nbs/core.ipynb #5af9aab4
+def scratch_dir():
+    "Where `spill` writes: `$SITV_SCRATCH`, else `scratch/` in the sitv cache (`$SITV_CACHE` or ~/.cache/sitv), created if missing."
+    d = Path(os.environ.get('SITV_SCRATCH') or Path(os.environ.get('SITV_CACHE') or Path.home() / '.cache' / 'sitv') / 'scratch')
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+def spill(items, # (name, tensor) pairs; a generator keeps one tensor in memory at a time
+          folder=None): # where the scratch file is written (default `scratch_dir()`)
+    "name -> the same values, memory-mapped from one scratch file (unlinked once mapped): file pages, not anonymous memory."
+    fd, path = tempfile.mkstemp(suffix='.spill', dir=folder or scratch_dir())
+    layout, off = {}, 0
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            for n, t in items:
+                t = t.detach().to('cpu').contiguous()
+                raw = t.reshape(-1).view(torch.uint8)
+                f.write(raw.numpy().data); layout[n] = (t.dtype, t.shape, off, raw.numel())
+                pad = -(off + raw.numel()) % 64; f.write(bytes(pad)); off += raw.numel() + pad   # 64-byte aligned: any dtype can view it
+        whole = torch.from_file(path, shared=False, size=off, dtype=torch.uint8) if off else torch.empty(0, dtype=torch.uint8)
+    finally: os.unlink(path)                  # the mapping keeps its pages; the name goes now, even on error
+    return {n: whole[o:o + nb].view(dt).view(shape) for n, (dt, shape, o, nb) in layout.items()}
+
+def gather(items, # (name, tensor) pairs, made one at a time when iterated
+           numel:int, # values they hold in all, known before they are made
+           file_bytes:int=None): # from this many fp32 bytes on, a scratch file; None: memory
+    "name -> tensor: in memory, or memory-mapped from a scratch file (`spill`) when the result is large."
+    return spill(items) if file_bytes is not None and 4 * numel >= file_bytes else dict(items)
+
+@patch
+def spilled(self:TaskVector, folder=None): # where the scratch file is written (default `scratch_dir()`)
+    "The same vector with its values in a scratch file's pages (`spill`)."
+    return TaskVector(spill(self.deltas.items(), folder), self.base_fingerprint, self.dtype, self.source)
 
 
 # %% ../nbs/core.ipynb #98653ef7

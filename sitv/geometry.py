@@ -7,8 +7,8 @@ Docs: https://sitv-project.github.io/sitv/geometry.html.md"""
 # %% auto #0
 __all__ = ['CHUNK64', 'categorical_form', 'gaussian_form', 'isotropic_gaussian_form', 'pullback', 'christoffel',
            'gaussian_curvature', 'geodesic', 'shoot', 'path_length', 'gauss_points', 'segment_quads', 'polygon_length',
-           'frozen_energy_hessian', 'bvp_geodesic', 'refine', 'bvp_step_check', 'lm_head', 'lm_form', 'lm_outputs',
-           'lm_metric', 'fisher_quadratic', 'kl_from_base', 'per_example_grads', 'fisher_diagonal',
+           'frozen_energy_hessian', 'bvp_geodesic', 'refine', 'bvp_step_check', 'lm_head', 'lm_form', 'moved_by',
+           'lm_outputs', 'lm_metric', 'fisher_quadratic', 'kl_from_base', 'per_example_grads', 'fisher_diagonal',
            'diagonal_quadratic', 'projected_quadratic', 'lean_random_direction', 'hvp_fn', 'restricted_hessian',
            'top_hessian_eigenvalue', 'hutchinson_trace']
 
@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad, jacfwd, jvp, vmap
 
-from .core import TaskVector, displaced
+from .core import TaskVector, displaced, gather
 from .data import batches
-from .evaluate import HEAD_CHUNK_BYTES, attention, evaluating, head_logits, padding_window, token_nll
-from .second_order import scored_batches, nll_sum
+from .evaluate import HEAD_CHUNK_BYTES, at_positions, attention, evaluating, head_logits, padding_window, scored_columns, scored_positions, token_nll
+from .second_order import computed_nll, computed_params, scored_batches, nll_sum
 
 # %% ../nbs/geometry.ipynb #7de97bf2
 def categorical_form(logits, u, v): # logits (rows × classes) and two tangent vectors of the same shape
@@ -224,14 +224,6 @@ def bvp_step_check(metric, c0:torch.Tensor, c1:torch.Tensor, # metric and end po
 
 
 # %% ../nbs/geometry.ipynb #5d68a3b4
-class _ScoredHidden(torch.nn.Module):
-    "The model body's last hidden states at the scored positions, and its output layer's parameters as this call sees them."
-    def __init__(self, lm): super().__init__(); self.lm = lm
-    def forward(self, ids, mask, sel): # one batch, and the scored positions (batch × (length − 1), boolean)
-        h = self.lm.base_model(input_ids=ids, attention_mask=mask)[0][:, :-1][sel]
-        head = self.lm.get_output_embeddings()
-        return h, {k: getattr(head, k) for k, _ in head.named_parameters()}
-
 class _Head(torch.nn.Module):
     "`head_logits` as a module, so that its output layer's parameters can be passed in."
     def __init__(self, lm): super().__init__(); self.lm = lm
@@ -262,32 +254,40 @@ def lm_form(model): # a causal LM
     form.gram = gram
     return form
 
-def _theta(p, c, dirs, n): # a parameter, coordinates, directions (name -> tensor), its name
+def _theta(p, c, dirs, n): # a parameter (detached, or the variable being differentiated), coordinates, directions (name -> tensor), its name
     "θ_base + Σ cᵢTᵢ for one parameter, computed in fp32 (fp64 for fp64 models) and cast to its dtype, as `displaced` writes it."
     dt = torch.promote_types(p.dtype, torch.float32)
-    x = p.detach().to(dt)
+    x = p.to(dt)
     for i, d in enumerate(dirs):
         if n in d: x = x + c[i].to(dt) * d[n].to(dt)
     return x.to(p.dtype)
+
+def moved_by(model, # causal LM (not modified)
+             c, tvs:list): # coordinates (float64) and the directions T₁ … T_k
+    "(name, parameter) ↦ θ_base + Σ cᵢTᵢ for `computed_params`: each module's parameters built as it runs, never the whole model's at once."
+    dev = next(model.parameters()).device
+    dirs = [{n: tv[n].to(dev) for n in tv.names} for tv in tvs]        # no copy on the CPU
+    names = {n for tv in tvs for n in tv.names}
+    return lambda n, p: _theta(p, c, dirs, n) if n in names else p
 
 def lm_outputs(model, # causal LM (not modified)
                examples:list, tok, # eval texts and tokenizer
                tvs:list, # the directions T₁ … T_k (`TaskVector`s)
                batch_size:int=32, max_len:int=256):
     "Functions c ↦ (last hidden states at the scored positions, output-layer parameters) of θ_base + Σ cᵢTᵢ (one per batch, `.labels` its scored tokens), and the number of scored tokens."
-    params = dict(model.named_parameters())
-    names = list(dict.fromkeys(n for tv in tvs for n in tv.names))
     dev = next(model.parameters()).device
-    dirs = [{n: tv[n].to(dev) for n in tv.names} for tv in tvs]        # no copy on the CPU
-    body = _ScoredHidden(model)
-    fixed = {f'lm.{n}': p.detach() for n, p in params.items() if n not in names}   # detached, not copied: no autograd graph through them
-    theta = lambda c: {**fixed, **{f'lm.{n}': _theta(params[n], c, dirs, n) for n in names}}
+    head = model.get_output_embeddings()
+    name_of = {id(p): n for n, p in model.named_parameters()}
+    head_names = {k: name_of[id(p)] for k, p in head.named_parameters()}     # a tied output layer: the embedding's name
     bl, n = scored_batches(examples, tok, batch_size, max_len, dev, model=model)
     def out_fn(ids, mask, lab):
-        sel = lab != -100
+        at = scored_positions(lab)
         def out(c):
-            with evaluating(model), attention(model, 'eager'): return functional_call(body, theta(c), (ids, mask, sel))
-        out.labels = lab[sel]                                      # the scored tokens, in the order of the rows
+            th = moved_by(model, c, tvs)
+            with evaluating(model), attention(model, 'eager'), computed_params(model, th):
+                h = at_positions(model.base_model(input_ids=ids, attention_mask=mask)[0][:, :-1], at)
+            return h, {k: th(head_names[k], p.detach()) for k, p in head.named_parameters()}
+        out.labels = at_positions(lab, at)                         # the scored tokens, in the order of the rows
         return out
     return [out_fn(ids, mask, lab) for ids, mask, lab in bl], n
 
@@ -309,23 +309,23 @@ def fisher_quadratic(model, examples:list, tok, tv:TaskVector, # model, eval tex
 @torch.no_grad()
 def kl_from_base(model, examples:list, tok, tv:TaskVector, # model, eval texts, tokenizer, direction
                  alphas, batch_size:int=32, max_len:int=256): # the α values
-    "Exact KL(p_base ‖ p_α) per scored token over the whole vocabulary, at each α; only hidden states are kept between α."
+    "Exact KL(p_base ‖ p_α) per scored token over the whole vocabulary, at each α; only hidden states are kept between α, and the weights are never written."
     dev = next(model.parameters()).device
     bl, n = scored_batches(examples, tok, batch_size, max_len, dev, model=model)
     head, step = lm_head(model)
-    moved = {id(p) for k, p in model.named_parameters() if k in tv.names}
-    hp0 = {k: p.detach().clone() if id(p) in moved else p.detach() for k, p in model.get_output_embeddings().named_parameters()}   # the base's output layer
-    hidden = lambda i, m, l: model.base_model(input_ids=i, attention_mask=m)[0][:, :-1][l != -100]
+    hp0 = {k: p.detach() for k, p in model.get_output_embeddings().named_parameters()}   # the base's output layer (the model is not written)
+    hidden = lambda i, m, l: at_positions(model.base_model(input_ids=i, attention_mask=m)[0][:, :-1], scored_positions(l))
     out = []
-    with evaluating(model), displaced(model, tv) as d:
+    with evaluating(model):
         h0 = [hidden(*b) for b in bl]                              # scored positions × hidden size: small
         for a in alphas:
-            d(a); tot = 0.0
-            for r, b in zip(h0, bl):
-                ha = hidden(*b)
-                for i in range(0, len(r), step):
-                    ref = torch.log_softmax(head(hp0, r[i:i + step]).double(), -1)
-                    tot += float((ref.exp() * (ref - torch.log_softmax(head_logits(model, ha[i:i + step]).double(), -1))).sum())
+            tot = 0.0
+            with computed_params(model, moved_by(model, torch.tensor([float(a)], dtype=torch.float64), [tv])):   # θ_base + αT, module by module
+                for r, b in zip(h0, bl):
+                    ha = hidden(*b)
+                    for i in range(0, len(r), step):
+                        ref = torch.log_softmax(head(hp0, r[i:i + step]).double(), -1)
+                        tot += float((ref.exp() * (ref - torch.log_softmax(head_logits(model, ha[i:i + step]).double(), -1))).sum())
             out.append(tot / n)
     return np.array(out)
 
@@ -347,17 +347,6 @@ def _dot64(a, b): # two tensors of one shape (any dtype)
     a, b = a.reshape(-1), b.reshape(-1)
     return sum(float(torch.dot(a[s:s + CHUNK64].double(), b[s:s + CHUNK64].double())) for s in range(0, a.numel(), CHUNK64))
 
-class _PositionNLL(torch.nn.Module):
-    "Summed NLL of one batch with the output layer on slices of positions: no boolean indexing, so `vmap` can batch it over texts."
-    def __init__(self, lm): super().__init__(); self.lm = lm
-    def forward(self, ids, mask, labels): # one batch; `labels` shifted, −100 where nothing is scored
-        h = self.lm.base_model(input_ids=ids, attention_mask=mask)[0][:, :-1]
-        step = max(1, HEAD_CHUNK_BYTES // (4 * self.lm.get_output_embeddings().weight.shape[0] * len(ids)))
-        return sum(token_nll(head_logits(self.lm, h[:, i:i + step]), labels[:, i:i + step]).sum() for i in range(0, h.shape[1], step))
-
-def _text_nll(model, params, ids, mask, labels): # as for `sitv.second_order.nll_sum`, for one text under `vmap`
-    with attention(model, 'eager'): return functional_call(_PositionNLL(model), {f'lm.{n}': v for n, v in params.items()}, (ids, mask, labels))
-
 def per_example_grads(model, examples:list, tok, # causal LM with eager attention, texts, tokenizer
                       labels:str='data', # 'data' (empirical Fisher) or 'sampled' (true Fisher)
                       seed:int=0, # seed of the label draws
@@ -368,17 +357,19 @@ def per_example_grads(model, examples:list, tok, # causal LM with eager attentio
     if labels not in ('data', 'sampled'): raise ValueError(f"labels must be 'data' or 'sampled', not {labels!r}")
     params = {n: p.detach() for n, p in model.named_parameters()}
     dev, gen = next(model.parameters()).device, torch.Generator().manual_seed(seed)
-    g1 = grad(lambda p, i, m, l: _text_nll(model, p, i[None], m[None], l[None]))
     if padding_window(model): batch_size = 1            # padded float64 sliding-window attention is NaN (sitv.second_order)
+    rows = max(1, HEAD_CHUNK_BYTES // (4 * model.get_output_embeddings().weight.shape[0] * batch_size))   # vmap holds every text's chunk at once
+    g1 = grad(lambda p, i, m, l, at: nll_sum(model, p, i[None], m[None], l[None], at, rows))
     with evaluating(model):
         for idx, b in batches(examples, tok, batch_size, max_len):
             ids, mask, lab = b['input_ids'].to(dev), b['attention_mask'].to(dev), b['labels'][:, 1:].to(dev)
             if labels == 'sampled': lab = _sample_labels(model, ids, mask, lab, gen)
-            if vectorized: gs = vmap(g1, in_dims=(None, 0, 0, 0))(params, ids, mask, lab)
+            if vectorized: gs = vmap(g1, in_dims=(None, 0, 0, 0, None))(params, ids, mask, lab, scored_columns(lab))   # one set of positions for all texts
             else:
-                each = [g1(params, ids[r], mask[r], lab[r]) for r in range(len(idx))]
+                each = [g1(params, ids[r], mask[r], lab[r], scored_positions(lab[r][None])) for r in range(len(idx))]
                 gs = {n: torch.stack([e[n] for e in each]) for n in params}
             yield idx, (lab != -100).sum(1), gs
+            del gs                                         # this batch's gradients go before the next batch's are made
 
 @torch.no_grad()
 def _add_squares(acc, g): # fp32 accumulator (numel), per-text gradients (texts × …)
@@ -414,35 +405,38 @@ def projected_quadratic(proj:np.ndarray, n_tokens:int): # texts × draws × dire
 
 # %% ../nbs/geometry.ipynb #df7016f6
 def lean_random_direction(tv:TaskVector, # the task vector whose parameters and norm to copy
-                          seed:int=0): # seed of the Gaussian draw
+                          seed:int=0, # seed of the Gaussian draw
+                          file_bytes:int=None): # from this many fp32 bytes on, the direction is written tensor by tensor to a memory-mapped scratch file (`sitv.core.gather`); None: memory
     "`sitv.directions.random_direction(tv, seed)`, value for value, drawn twice (once for the norm) so that no float64 copy of the whole direction exists."
     g = torch.Generator().manual_seed(seed)
     norm = math.sqrt(sum(torch.randn(t.shape, generator=g, dtype=torch.float64).pow(2).sum().item() for t in tv.deltas.values()))
     if norm == 0: raise ValueError('the random direction is zero: nothing to rescale')
     s, g = tv.norm() / norm, torch.Generator().manual_seed(seed)
-    return TaskVector({n: (torch.randn(t.shape, generator=g, dtype=torch.float64) * s).float() for n, t in tv.deltas.items()},
-                      tv.base_fingerprint, tv.dtype, f'Gaussian direction (seed {seed}) with the norm of {tv.source or "T"}')
+    draws = ((n, (torch.randn(t.shape, generator=g, dtype=torch.float64) * s).float()) for n, t in tv.deltas.items())
+    return TaskVector(gather(draws, tv.numel(), file_bytes), tv.base_fingerprint, tv.dtype, f'Gaussian direction (seed {seed}) with the norm of {tv.source or "T"}')
 
 # %% ../nbs/geometry.ipynb #dc63826e
-def hvp_fn(model, examples:list, tok, # causal LM with eager attention, texts, tokenizer
+def hvp_fn(model, examples:list, tok, # causal LM, texts, tokenizer
            names:list=None, # parameters to differentiate (default: all)
-           batch_size:int=32, max_len:int=256):
-    "v ↦ Hv for the token-mean loss at the model's parameters (forward-over-reverse AD; dicts over `names`), and the point."
+           batch_size:int=32, max_len:int=256,
+           tv:TaskVector=None, alpha:float=0.0): # the point θ_base + αT (default: the model's parameters), built module by module
+    "(v, out=None) ↦ Hv for the token-mean loss at the point (reverse-over-forward AD; dicts over `names`), added into `out` batch by batch when given; and the model's parameters (not copied)."
     allp = {n: p.detach() for n, p in model.named_parameters()}
     names = list(allp) if names is None else list(names)
-    params, rest = {n: allp[n] for n in names}, {n: allp[n] for n in allp if n not in names}
+    params = {n: allp[n] for n in names}
+    point = moved_by(model, torch.tensor([float(alpha)], dtype=torch.float64), [tv] if tv is not None else [])
     bl, n_tok = scored_batches(examples, tok, batch_size, max_len, next(model.parameters()).device, model=model)
-    def hvp(v):
-        out = None
+    def hvp(v, out=None):
         with evaluating(model):
             for ids, mask, lab in bl:
-                h = jvp(grad(lambda p: nll_sum(model, {**rest, **p}, ids, mask, lab)), (params,), (v,))[1]
-                if out is None: out = h
+                loss = lambda d: computed_nll(model, lambda n, p: point(n, d[n] if n in d else p), ids, mask, lab)   # θ(d) = d + αT for the differentiated d
+                h = grad(lambda d: jvp(loss, (d,), (v,))[1])(params)        # Hv alone: no gradient beside it
+                if out is None: out = {k: t.div_(n_tok) for k, t in h.items()}
                 else:
-                    for k in out: out[k].add_(h[k])
+                    for k in list(h): out[k].add_(h.pop(k), alpha=1 / n_tok)   # each term added and freed, tensor by tensor
                 del h
-        for x in out.values(): x.div_(n_tok)
         return out
+    hvp.accumulates = True
     return hvp, params
 
 def restricted_hessian(model, examples:list, tok, tvs:list, # model, texts, tokenizer, directions
@@ -471,58 +465,84 @@ def _unflat(x, like):
 
 def _vdot(a, b): return sum(_dot64(a[k], b[k]) for k in a)     # dicts of tensors: a·b in float64
 
-def _start(params, seed): # the point's parameters, seed
-    "A seeded Gaussian start vector of unit norm, fp32 (fp64 for fp64 parameters), tensor by tensor."
-    g = torch.Generator().manual_seed(seed)
-    q = {k: torch.randn(t.shape, generator=g, dtype=torch.promote_types(t.dtype, torch.float32)).to(t.device) for k, t in params.items()}
-    s = 1 / math.sqrt(_vdot(q, q))
-    for t in q.values(): t.mul_(s)
-    return q
+def _buffer(params): # the point's parameters
+    "One flat vector for all of them (fp32, fp64 for fp64 parameters) and name -> its view shaped like each parameter."
+    dt = torch.promote_types(next(iter(params.values())).dtype, torch.float32)
+    for t in params.values(): dt = torch.promote_types(dt, t.dtype)
+    buf = torch.zeros(sum(t.numel() for t in params.values()), dtype=dt, device=next(iter(params.values())).device)
+    views, i = {}, 0
+    for k, t in params.items(): views[k] = buf[i:i + t.numel()].view(t.shape); i += t.numel()
+    return buf, views
 
-def _lanczos_steps(hvp, params, seed, alphas=None, betas=None, maxiter=300, tol=1e-3, y=None):
-    "The three-term Lanczos recurrence from `_start`: a first pass measures α, β until the top Ritz value converges; a second (given y) replays it to build the Ritz vector x and Hx."
+def _draws(views, seed): # name -> tensor shaped like each parameter, seed
+    "The seeded Gaussian draws of the start vector, tensor by tensor, in the parameters' order."
+    g = torch.Generator().manual_seed(seed)
+    for k, t in views.items(): yield k, torch.randn(t.shape, generator=g, dtype=torch.promote_types(t.dtype, torch.float32)).to(t.device)
+
+def _start(views, seed): # views of a flat buffer, seed
+    "Write the seeded start vector of unit norm into `views`; returns its scale 1/‖draw‖ (to draw it again)."
+    for k, x in _draws(views, seed): views[k].copy_(x)
+    scale = 1 / math.sqrt(sum(_dot64(t, t) for t in views.values()))
+    for t in views.values(): t.mul_(scale)
+    return scale
+
+def _add_start(views, seed, scale, weight): # views of a flat buffer, the start's seed and scale, a factor
+    "views += weight × the start vector, drawn again tensor by tensor (the same values as `_start` wrote)."
+    for k, x in _draws(views, seed): views[k].add_(x.mul_(scale), alpha=weight)
+
+def _add_hvp(hvp, params, v, out): # the HVP, the point, name -> vector, name -> accumulator
+    "out += Hv: into `out` when `hvp` accumulates (`hvp_fn`'s), else by adding what it returns."
+    v = {k: t.to(params[k].dtype) for k, t in v.items()}
+    if getattr(hvp, 'accumulates', False): hvp(v, out); return
+    for k, t in hvp(v).items(): out[k].add_(t.to(out[k].dtype))
+
+def _lanczos(hvp, params, seed, maxiter, tol): # as for `top_hessian_eigenvalue`
+    "α, β of the three-term recurrence from the seeded start until the top Ritz value converges, the start's scale and the HVPs used: two flat vectors, r = Hq − βq_prev built in place of q_prev."
     from scipy.linalg import eigh_tridiagonal
-    q, q_prev, a_, b_, calls = _start(params, seed), None, [], [], 0
-    x = hx = None
-    steps = maxiter if y is None else len(y)
-    for j in range(steps):
-        w = {k: t.to(q[k].dtype) for k, t in hvp({k: t.to(params[k].dtype) for k, t in q.items()}).items()}; calls += 1
-        if y is not None:                                               # replay: accumulate x = Σ yⱼqⱼ and Hx = Σ yⱼHqⱼ
-            if x is None: x, hx = {k: float(y[0]) * t for k, t in q.items()}, {k: float(y[0]) * t for k, t in w.items()}
-            else:
-                for k in x: x[k].add_(q[k], alpha=float(y[j])); hx[k].add_(w[k], alpha=float(y[j]))
-            if j == steps - 1: break
-            a, b = alphas[j], betas[j]
-        else: a = _vdot(w, q)
-        for k in w:
-            w[k].sub_(q[k], alpha=a)
-            if q_prev is not None: w[k].sub_(q_prev[k], alpha=b_[-1] if y is None else betas[j - 1])
-        if y is None:
-            b = math.sqrt(_vdot(w, w)); a_.append(a); b_.append(b)
-            th, S = eigh_tridiagonal(np.array(a_), np.array(b_[:-1])) if j else (np.array(a_), np.ones((1, 1)))
-            if b == 0 or b * abs(S[-1, -1]) <= tol * abs(th[-1]): break   # the Ritz pair's residual, from the recurrence
-        for k in w: w[k].div_(b)
-        q_prev, q = q, w
-    return dict(alphas=a_, betas=b_, calls=calls, x=x, hx=hx)
+    (q, qv), (r, rv) = _buffer(params), _buffer(params)
+    scale, a_, b_ = _start(qv, seed), [], []
+    for j in range(maxiter):
+        if j: r.mul_(-b_[-1])                                           # r holds q_prev: −βq_prev, then + Hq
+        _add_hvp(hvp, params, qv, rv)
+        a = _dot64(r, q); r.sub_(q, alpha=a)
+        b = math.sqrt(_dot64(r, r)); a_.append(a); b_.append(b)
+        th, S = eigh_tridiagonal(np.array(a_), np.array(b_[:-1])) if j else (np.array(a_), np.ones((1, 1)))
+        if b == 0 or b * abs(S[-1, -1]) <= tol * abs(th[-1]): break   # the Ritz pair's residual, from the recurrence
+        r.div_(b)
+        (q, qv), (r, rv) = (r, rv), (q, qv)
+    return dict(alphas=a_, betas=b_, scale=scale, calls=len(a_))
+
+def _ritz_vector(hvp, params, seed, scale, a, b, y): # the point, the start, the recurrence's α and β, the Ritz vector's coordinates
+    "x = Σⱼ yⱼqⱼ by Clenshaw's recurrence, vₖ = yₖq₀ + (H − αₖ)vₖ₊₁/βₖ − (βₖ/βₖ₊₁)vₖ₊₂, x = v₀: the qⱼ are not kept, two flat vectors and len(y) − 1 HVPs."
+    (A, Av), (B, Bv) = _buffer(params), _buffer(params)                   # A = vₖ₊₁, B = vₖ₊₂ (v_m = 0)
+    _add_start(Av, seed, scale, float(y[-1]))
+    for k in range(len(y) - 2, -1, -1):
+        if k + 2 < len(y): B.mul_(-b[k] * b[k] / b[k + 1])             # B = vₖ₊₂ (zero while k + 2 = m)
+        _add_hvp(hvp, params, Av, Bv)
+        B.sub_(A, alpha=a[k]).div_(b[k])
+        _add_start(Bv, seed, scale, float(y[k]))
+        (A, Av), (B, Bv) = (B, Bv), (A, Av)
+    return A, Av, len(y) - 1
 
 def top_hessian_eigenvalue(hvp, params:dict, # from `hvp_fn`
                            tol:float=1e-3, # stop when the Ritz pair's residual is below tol·|λ|
                            maxiter:int=300, # Lanczos steps at most
                            seed:int=0, # seed of the start vector
-                           vector:bool=True): # replay the recurrence to build the eigenvector and measure ‖Hv − λv‖ (twice the HVPs)
-    "The largest Hessian eigenvalue by Lanczos with a three-term recurrence: at most five parameter-sized vectors alive, the residual ‖Hv − λv‖ and the HVPs used."
+                           vector:bool=True): # build the eigenvector (Clenshaw) and measure ‖Hv − λv‖ (twice the HVPs)
+    "The largest Hessian eigenvalue by Lanczos with a three-term recurrence: two flat parameter-sized vectors alive beside the HVP's, the residual ‖Hv − λv‖ and the HVPs used."
     from scipy.linalg import eigh_tridiagonal
-    run = _lanczos_steps(hvp, params, seed, maxiter=maxiter, tol=tol)
+    run = _lanczos(hvp, params, seed, maxiter, tol)
     a, b = np.array(run['alphas']), np.array(run['betas'])
     th, S = eigh_tridiagonal(a, b[:-1]) if len(a) > 1 else (a, np.ones((1, 1)))
     lam, y, used = float(th[-1]), S[:, -1], run['calls']
     out = dict(eigenvalue=lam, residual=float(b[-1] * abs(y[-1])), n_hvp=used, steps=len(a), vector=None)
     if vector:
-        rep = _lanczos_steps(hvp, params, seed, run['alphas'], run['betas'], y=y)
-        x, hx = rep['x'], rep['hx']
-        for k in hx: hx[k].sub_(x[k], alpha=lam)
-        nx = math.sqrt(_vdot(x, x))
-        out.update(residual=math.sqrt(_vdot(hx, hx)) / nx, n_hvp=used + rep['calls'], vector={k: t.div_(nx) for k, t in x.items()})
+        x, xv, calls = _ritz_vector(hvp, params, seed, run['scale'], a, b, y)
+        nx = math.sqrt(_dot64(x, x)); x.div_(nx)
+        hx, hxv = _buffer(params)
+        _add_hvp(hvp, params, xv, hxv)
+        hx.sub_(x, alpha=lam)
+        out.update(residual=math.sqrt(_dot64(hx, hx)), n_hvp=used + calls + 1, vector=xv)
     return out
 
 def hutchinson_trace(hvp, params:dict, # from `hvp_fn`

@@ -6,9 +6,9 @@ Docs: https://sitv-project.github.io/sitv/lora.html.md"""
 
 # %% auto #0
 __all__ = ['PREFIX', 'LORA_KEYS', 'lora_finetune', 'load_adapter', 'read_adapter', 'check_supported', 'param_aliases',
-           'adapter_delta', 'merged_weights', 'merge_in', 'half_ulp', 'cosine64', 'compare', 'unmerge_drift',
-           'AdapterVector', 'adaptable_layers', 'lora_matrix', 'svd_factors', 'lora_targets', 'saveable_modules',
-           'write_lora', 'lora_split', 'extract_lora', 'compress_ranks', 'compress_adapter']
+           'adapter_stream', 'adapter_delta', 'merged_weights', 'merge_in', 'half_ulp', 'cosine64', 'compare',
+           'unmerge_drift', 'AdapterVector', 'adaptable_layers', 'lora_matrix', 'svd_factors', 'lora_targets',
+           'saveable_modules', 'write_lora', 'lora_split', 'extract_lora', 'compress_ranks', 'compress_adapter']
 
 # %% ../nbs/lora.ipynb #626fe2df
 import contextlib, copy, gc, json, math, os, shutil, tempfile, time, warnings
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from .core import TaskVector, fingerprint
+from .core import TaskVector, fingerprint, gather
 from .data import get_task, make_split
 from .finetune import cache_root, config_fingerprint, finetune_key, tokens_fingerprint
 from .model import load_model, load_tokenizer, train, SHIPPED
@@ -125,17 +125,25 @@ def _scaling(cfg:dict, mod:str, r:int): # adapter config, module name, its rank
     alpha = pat.get(get_pattern_key(list(pat), mod), cfg['lora_alpha'])
     return alpha / math.sqrt(r) if cfg.get('use_rslora') else alpha / r
 
-def _lora_delta(cfg, mod, kind, A, B, bias, params): # config, module, its factors and lora_B bias, the base's parameters
+def _lora_target(cfg, mod, kind, A, B, bias, params): # config, module, its factors and lora_B bias, the base's parameters
+    "`{weight: shape of s·B·A, bias: shape}` of one module, checked against the base from the factors' shapes: nothing is multiplied."
+    name, flip = mod + '.weight', kind == 'embedding' or cfg.get('fan_in_fan_out')
+    shape = (A.shape[1], B.shape[0]) if flip else (B.shape[0], A.shape[1])
+    if name not in params: raise ValueError(f"the adapter targets '{mod}', which this base model does not have")
+    if shape != tuple(params[name].shape):
+        raise ValueError(f"ΔW for '{name}' has shape {shape} but the base weight has {tuple(params[name].shape)}")
+    if bias is None: return {name: shape}
+    if mod + '.bias' not in params:
+        raise ValueError(f"the adapter has lora_bias on '{mod}', which has no bias in this base model: peft cannot merge it either")
+    return {name: shape, mod + '.bias': tuple(bias.shape)}
+
+def _lora_delta(cfg, mod, kind, A, B, bias, params): # as `_lora_target`
     "`{weight: s·B·A (transposed where stored (in, out)), bias: s·b}` of one module, checked against the base."
+    _lora_target(cfg, mod, kind, A, B, bias, params)
     s, name = _scaling(cfg, mod, A.shape[0]), mod + '.weight'
     d = (B.double() @ A.double()) * s
     if kind == 'embedding' or cfg.get('fan_in_fan_out'): d = d.T
-    if name not in params: raise ValueError(f"the adapter targets '{mod}', which this base model does not have")
-    if tuple(d.shape) != tuple(params[name].shape):
-        raise ValueError(f"ΔW for '{name}' has shape {tuple(d.shape)} but the base weight has {tuple(params[name].shape)}")
     if bias is None: return {name: d.float()}
-    if mod + '.bias' not in params:
-        raise ValueError(f"the adapter has lora_bias on '{mod}', which has no bias in this base model: peft cannot merge it either")
     return {name: d.float(), mod + '.bias': (bias.double() * s).float()}
 
 
@@ -146,9 +154,9 @@ def param_aliases(model): # an `nn.Module`
     for n, p in model.named_parameters(remove_duplicate=False): first.setdefault(id(p), n)
     return {n: first[id(p)] for n, p in model.named_parameters(remove_duplicate=False)}
 
-def _saved_deltas(cfg, tensors, base): # adapter config and tensors, the base model
-    "saved − base for each parameter of the saved modules; a tied parameter once, all its names saved with equal values."
-    alias, params, out, src = param_aliases(base), dict(base.named_parameters()), {}, {}
+def _saved_keys(cfg, tensors, base): # adapter config and tensors, the base model
+    "parameter name -> adapter key of each saved module's tensor, checked against the base; a tied parameter once, all its names saved with equal values."
+    alias, params, src = param_aliases(base), dict(base.named_parameters()), {}
     saved = _saved_modules(cfg, tensors)
     for k, name in saved.items():
         if name not in alias: raise ValueError(f"the adapter saves '{name}', which this base model does not have")
@@ -159,8 +167,8 @@ def _saved_deltas(cfg, tensors, base): # adapter config and tensors, the base mo
         if tuple(tensors[k].shape) != tuple(params[c].shape): raise ValueError(f"the adapter saves '{name}' with shape {tuple(tensors[k].shape)}, the base has {tuple(params[c].shape)}")
         missing = [a for a, c_ in alias.items() if c_ == c and a not in saved.values()]
         if missing: raise ValueError(f"the adapter saves '{name}' but not '{missing[0]}', tied to it in the base (save the adapter with ensure_weight_tying=True)")
-        src[c], out[c] = k, tensors[k].float() - params[c].detach().float()
-    return out
+        src[c] = k
+    return src
 
 def _check_base_layers(tensors, params): # adapter tensors, the base's parameters
     "peft saves a targeted embedding's own weight too (for resized vocabularies): it must be the base's."
@@ -170,18 +178,32 @@ def _check_base_layers(tensors, params): # adapter tensors, the base's parameter
         if name not in params or tuple(params[name].shape) != tuple(t.shape) or not torch.equal(params[name].detach().cpu().to(t.dtype), t):
             raise ValueError(f"the adapter carries its own '{name}', which differs from this base model's (a resized or retrained embedding)")
 
-def adapter_delta(folder, # peft adapter folder
-                  base, # the base model (an `nn.Module`) the adapter belongs to
-                  include_modules_to_save:bool=False): # add saved whole modules as (saved − base)
-    "ΔW = s·B·A per targeted weight (and s·b per bias with `lora_bias`), from the adapter folder alone, as a `TaskVector`."
+def adapter_stream(folder, # peft adapter folder
+                   base, # the base model (an `nn.Module`) the adapter belongs to
+                   include_modules_to_save:bool=False): # add saved whole modules as (saved − base)
+    "Every check of the adapter against `base` first, then `(shapes, items)`: name -> shape of ΔW, and (name, ΔW) pairs made one module at a time when iterated."
     cfg, tensors = read_adapter(folder)
     check_supported(cfg, tensors, include_modules_to_save)
     params = dict(base.named_parameters())
     _check_base_layers(tensors, params)
-    deltas = {}
-    for mod, f in _factors(tensors).items(): deltas.update(_lora_delta(cfg, mod, *f, params))
-    if include_modules_to_save: deltas.update(_saved_deltas(cfg, tensors, base))
-    if not deltas: raise ValueError(f'{folder}: no LoRA factors found')
+    factors, shapes = _factors(tensors), {}
+    for mod, f in factors.items(): shapes.update(_lora_target(cfg, mod, *f, params))
+    saved = _saved_keys(cfg, tensors, base) if include_modules_to_save else {}
+    shapes.update({c: tuple(params[c].shape) for c in saved})
+    if not shapes: raise ValueError(f'{folder}: no LoRA factors found')
+    def items():
+        for mod, f in factors.items(): yield from _lora_delta(cfg, mod, *f, params).items()
+        for c, k in saved.items(): yield c, tensors[k].float() - params[c].detach().float()
+    return shapes, items()
+
+def adapter_delta(folder, # peft adapter folder
+                  base, # the base model (an `nn.Module`) the adapter belongs to
+                  include_modules_to_save:bool=False, # add saved whole modules as (saved − base)
+                  file_bytes:int=None): # a ΔW of at least this many fp32 bytes is written module by module to a scratch file and memory-mapped (`sitv.core.spill`); None: in memory
+    "ΔW = s·B·A per targeted weight (and s·b per bias with `lora_bias`), from the adapter folder alone, as a `TaskVector`."
+    shapes, items = adapter_stream(folder, base, include_modules_to_save)
+    deltas = gather(items, sum(math.prod(s) for s in shapes.values()), file_bytes)
+    params = dict(base.named_parameters())
     return TaskVector(deltas, fingerprint({n: params[n] for n in deltas}), 'float32', f'LoRA adapter {Path(folder).name}')
 
 

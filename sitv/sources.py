@@ -8,7 +8,7 @@ Docs: https://sitv-project.github.io/sitv/sources.html.md"""
 __all__ = ['FORMATS', 'read_rows', 'chat_parts', 'detect_format', 'row_example', 'load_examples', 'file_hash', 'take_splits',
            'sizes_note', 'check_lengths', 'check_tokenizer', 'model_tokenizer', 'vector_kind', 'local_folder',
            'check_same_architecture', 'check_shapes', 'stored_names', 'open_checkpoint', 'checkpoint_vector',
-           'adapter_base', 'adapter_vector', 'adapter_base_match', 'load_vector', 'preflight_vector',
+           'adapter_base', 'adapter_vector', 'adapter_base_match', 'check_adapter', 'load_vector', 'preflight_vector',
            'model_provenance', 'describe', 'slot_name', 'distinct_names', 'file_part', 'report_inputs', 'eval_set',
            'report_sets', 'scores_answers_only', 'slot_vector', 'vector_note', 'common_support', 'provenance_record',
            'model_file_tensors']
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .core import TaskVector, fingerprint, load_task_vector
+from .core import TaskVector, fingerprint, gather, load_task_vector
 from .data import Example, encode, split_of
 from .model import SHIPPED, SAMPLE, TOKENIZER_FILES, check_tokenizer_fits, load_tokenizer, resolve_model_path
 from .scale import Checkpoint
@@ -301,13 +301,14 @@ def open_checkpoint(base_model, finetuned): # the live base model, a fine-tuned 
 def checkpoint_vector(base_model, # the live base model (its parameters are read, not changed)
                       finetuned, # the fine-tuned checkpoint: a folder or hub id in the local cache
                       source:str=None, # free text stored with the vector
-                      progress:bool=False):
+                      progress:bool=False,
+                      file_bytes:int=None): # a T of at least this many fp32 bytes is written tensor by tensor to a scratch file and memory-mapped; None: in memory
     "T = θ_ft − θ_base in fp32, streamed tensor by tensor from the checkpoint's safetensors; returns `(TaskVector, info)`."
     from tqdm.auto import tqdm
     folder, ck, stored, params, key_of = open_checkpoint(base_model, finetuned)
-    deltas = {}
-    for n in tqdm(params, desc='task vector', disable=not progress, leave=False):
-        deltas[n] = ck[key_of[n]].to(torch.float32, copy=True).sub_(params[n].detach().to('cpu', torch.float32))
+    items = ((n, ck[key_of[n]].to(torch.float32, copy=True).sub_(params[n].detach().to('cpu', torch.float32)))
+             for n in tqdm(params, desc='task vector', disable=not progress, leave=False))
+    deltas = gather(items, sum(p.numel() for p in params.values()), file_bytes)
     ft_dtypes = sorted({str(stored[n].dtype).replace('torch.', '') for n in params})
     skipped = sorted(set(stored) - set(params))
     tv = TaskVector(deltas, fingerprint(params), str(next(iter(params.values())).dtype), source or f'checkpoint {finetuned}')
@@ -327,11 +328,12 @@ def _lora_modules(folder): # a peft adapter folder
     with safe_open(str(Path(folder) / 'adapter_model.safetensors'), 'pt') as f: keys = list(f.keys())
     return set(_factors(dict.fromkeys(keys)))
 
-def adapter_vector(base_model, folder, model_src=None): # live base model, adapter folder, what the base was loaded from
+def adapter_vector(base_model, folder, model_src=None, # live base model, adapter folder, what the base was loaded from
+                   file_bytes:int=None): # a ΔW of at least this many fp32 bytes is written module by module to a scratch file and memory-mapped
     "ΔW of a peft adapter as a `TaskVector`, refusing an adapter that does not fit the base; returns `(TaskVector, info)`."
     from sitv.lora import adapter_delta
     named = adapter_base(folder)
-    try: tv = adapter_delta(folder, base_model, include_modules_to_save=True)   # whole saved modules are part of what it changes
+    try: tv = adapter_delta(folder, base_model, include_modules_to_save=True, file_bytes=file_bytes)   # whole saved modules are part of what it changes
     except ValueError as e:
         raise ValueError(f"the adapter {folder} (trained on '{named}') does not fit the base model '{model_src}': {e}") from None
     cfg = json.loads((Path(folder) / 'adapter_config.json').read_text())
@@ -351,13 +353,25 @@ def adapter_base_match(base_model, named, names): # the live base, the adapter's
     return same, ('the weights it changes are those of its recorded base' if same else
                   f"the weights it changes differ from those of its recorded base '{named}': it is applied to another model of the same architecture")
 
+def check_adapter(base_model, folder, model_src=None): # as for `adapter_vector`
+    "The checks of `adapter_vector` on the adapter's factors and its recorded base, without building ΔW; returns name -> shape of ΔW."
+    from sitv.lora import adapter_stream
+    named = adapter_base(folder)
+    try: shapes, _ = adapter_stream(folder, base_model, include_modules_to_save=True)
+    except ValueError as e:
+        raise ValueError(f"the adapter {folder} (trained on '{named}') does not fit the base model '{model_src}': {e}") from None
+    adapter_base_match(base_model, named, list(shapes))
+    return shapes
+
+
 # %% ../nbs/sources.ipynb #b8176fe4
-def load_vector(base_model, spec, model_src=None, progress:bool=False): # live base, what names the vector, what the base was loaded from
+def load_vector(base_model, spec, model_src=None, progress:bool=False, # live base, what names the vector, what the base was loaded from
+                file_bytes:int=None): # vectors of at least this many fp32 bytes are built into a memory-mapped scratch file (a vector file is mapped anyway)
     "`(TaskVector, info)` from a task-vector file, an adapter folder or a fine-tuned checkpoint."
     kind = vector_kind(spec)
-    if kind == 'adapter': return adapter_vector(base_model, spec, model_src)
-    if kind == 'checkpoint': return checkpoint_vector(base_model, spec, progress=progress)
-    tv = load_task_vector(spec)
+    if kind == 'adapter': return adapter_vector(base_model, spec, model_src, file_bytes=file_bytes)
+    if kind == 'checkpoint': return checkpoint_vector(base_model, spec, progress=progress, file_bytes=file_bytes)
+    tv = load_task_vector(spec)                         # safetensors: memory-mapped already
     params = dict(base_model.named_parameters())
     missing = [n for n in tv.names if n not in params]
     if missing: raise ValueError(f"{spec}: the task vector moves '{missing[0]}', which the base model does not have")
@@ -368,9 +382,10 @@ def load_vector(base_model, spec, model_src=None, progress:bool=False): # live b
 
 # %% ../nbs/sources.ipynb #a320e7c5
 def preflight_vector(base_model, spec, model_src=None): # as for `load_vector`
-    "The checks of `load_vector` that read no tensor values (checkpoints) or only small files (adapters, vector files); returns the kind."
+    "The checks of `load_vector` that read no tensor values (checkpoints), only an adapter's factors (no ΔW is built) or a memory-mapped vector file; returns the kind."
     kind = vector_kind(spec)
     if kind == 'checkpoint': open_checkpoint(base_model, spec)
+    elif kind == 'adapter': check_adapter(base_model, spec, model_src)
     else: load_vector(base_model, spec, model_src)
     return kind
 
@@ -497,14 +512,16 @@ def scores_answers_only(info:dict): # a source's provenance from `report_sets`
 def slot_vector(base, model, # the live base model and what it was loaded from
                 task=None, finetuned=None, adapter=None, # one slot: a built-in task (fine-tuned here) or your vector
                 finetune_args:dict=None, # steps, batch_size, lr, seed, data_seed, n_train, dtype, device for sitv's fine-tune
-                examples:list=None, progress:bool=False): # your training examples for sitv's fine-tune
+                examples:list=None, progress:bool=False, # your training examples for sitv's fine-tune
+                file_bytes:int=None): # vectors of at least this many fp32 bytes are kept in a memory-mapped scratch file (`load_vector`)
     "`(TaskVector, info)` for one slot of a report."
     if _given(finetuned) and _given(adapter): raise ValueError(f'slot {slot_name(task, finetuned, adapter)}: give finetuned or adapter, not both')
-    if _given(finetuned): return load_vector(base, finetuned, model, progress=progress)
-    if _given(adapter): return load_vector(base, adapter, model)
+    if _given(finetuned): return load_vector(base, finetuned, model, progress=progress, file_bytes=file_bytes)
+    if _given(adapter): return load_vector(base, adapter, model, file_bytes=file_bytes)
     from sitv.finetune import finetune
     ft, info = finetune(model, task, **(finetune_args or {}), examples=examples, progress=progress)
     tv = TaskVector.from_models(base, ft, source=f'{task} fine-tune {info["key"]}'); del ft
+    tv = TaskVector(gather(tv.deltas.items(), tv.numel(), file_bytes), tv.base_fingerprint, tv.dtype, tv.source)   # large: into a scratch file
     return tv, dict(kind='fine-tune', key=info['key'], cached=info['cached'], history=info['history'], train_seconds=info['train_seconds'])
 
 def vector_note(info:dict): # the second value of `slot_vector` / `load_vector`

@@ -155,3 +155,55 @@ def test_shooting_recovers_from_a_first_guess_that_runs_off_the_chart():
         s = shoot(gauss, f64(0.0, 1.0), f64(2.0, 1.0), n_steps=32, max_solves=40, v_init=v)
         assert s['status'] == 'converged' and s['miss'] < 1e-6
         assert abs(path_length(gauss, s['path'], s['velocities'])[0] - math.sqrt(2) * math.acosh(2.0)) < 1e-5
+
+def test_lanczos_keeps_two_flat_vectors_and_finds_the_eigenvector():
+    "At most two Lanczos vectors beside the point during every HVP (five before: q_prev, q, w, then x and Hx); the Ritz vector by Clenshaw is the eigenvector."
+    import gc
+    rng = np.random.default_rng(1); Q, _ = np.linalg.qr(rng.standard_normal((50, 50)))
+    A = torch.from_numpy(Q @ np.diag(np.concatenate([[4.0, 2.5], rng.uniform(-1, 1, 48)])) @ Q.T)
+    alive = []
+    def hvp(v):
+        alive.append(len({t.untyped_storage().data_ptr() for t in gc.get_objects() if torch.is_tensor(t) and t.numel() == 50}))
+        return {'x': (A @ v['x'].double()).float()}
+    top = top_hessian_eigenvalue(hvp, {'x': torch.zeros(50)}, tol=1e-7)
+    assert abs(top['eigenvalue'] - 4.0) < 1e-4 and top['residual'] < 1e-3
+    assert abs(abs(float(top['vector']['x'].double() @ torch.from_numpy(Q[:, 0]))) - 1) < 1e-4
+    assert max(alive) <= 3, max(alive)
+
+def test_hvp_and_kl_at_a_point_leave_the_weights_unwritten(tiny):
+    "θ_base + αT built module by module: the same HVP as with θ written into the weights, while the weights keep θ_base."
+    from sitv.core import displaced
+    m, tok, ex, names, tv = tiny
+    P = dict(m.named_parameters()); base0 = P[names[0]].detach().clone()
+    unwritten = []
+    hook = m.model.layers[0].self_attn.q_proj.register_forward_hook(lambda *a: unwritten.append(torch.equal(P[names[0]].detach(), base0)))
+    hv, _ = hvp_fn(m, ex, tok, names, tv=tv, alpha=0.5)
+    at_point = hv({k: tv[k] for k in names})
+    kl = kl_from_base(m, ex, tok, tv, [0.5])
+    hook.remove()
+    assert unwritten and all(unwritten)
+    with displaced(m, tv, 0.5):
+        written = hvp_fn(m, ex, tok, names)[0]({k: tv[k] for k in names})
+        with torch.no_grad(): p_half = [torch.log_softmax(m(input_ids=i, attention_mask=k).logits[:, :-1][l != -100].double(), -1) for i, k, l in scored_batches(ex, tok, 32, 256, 'cpu')[0]]
+    for k in names: assert torch.allclose(at_point[k], written[k], rtol=1e-4, atol=1e-6 * float(written[k].abs().max()))
+    with torch.no_grad():
+        bl, n = scored_batches(ex, tok, 32, 256, 'cpu')
+        p0 = [torch.log_softmax(m(input_ids=i, attention_mask=k).logits[:, :-1][l != -100].double(), -1) for i, k, l in bl]
+    ref = sum(float((a.exp() * (a - b)).sum()) for a, b in zip(p0, p_half)) / n
+    assert abs(kl[0] - ref) < 1e-6 * ref
+
+def test_geometry_scores_through_the_evaluate_kernel(tiny):
+    "Per-text gradients go through `nll_sum` (sitv.evaluate.scored_logits under vmap): no output-layer kernel of geometry's own."
+    import sitv.geometry as geo
+    m, tok, _, names, tv = tiny
+    assert not hasattr(geo, '_PositionNLL')
+    ex = make_split('qa', 'eval', 3)                                     # answer tokens only: positions some texts do not score
+    P = dict(m.named_parameters())
+    seen = 0
+    for idx, nt, gs in per_example_grads(m, ex, tok, 'data', batch_size=3):
+        for r, i in enumerate(idx):
+            (b,), _ = scored_batches([ex[i]], tok, 1, 256, 'cpu')
+            ref = torch.autograd.grad(nll_sum(m, P, *b), [P[k] for k in names])
+            for k, g in zip(names, ref): assert torch.allclose(gs[k][r], g, rtol=1e-5, atol=1e-7)
+            seen += 1
+    assert seen == len(ex)

@@ -147,7 +147,8 @@ def test_geometry_report(tmp_path):
     "Small sizes through papermill: every section runs, reports its checks, and writes its measured numbers."
     nb = run_report('geometry.ipynb', tmp_path / 'g.ipynb', tmp_path, task='sentiment_positive', second='random', n_eval=8, n_geo=3,
                     n_random=2, fisher_draws=2, n_hutchinson=2, geo_steps=1, bvp_segments=1, bvp_evals=10, shoot_solves=3, lanczos_tol=1e-2,
-                    kl_alphas='0.01,0.1,1', curv_alphas='0,1', out_dir=str(tmp_path / 'r'))
+                    kl_alphas='0.01,0.1,1', curv_alphas='0,1', out_dir=str(tmp_path / 'r'),
+                    base_file_mib=0, hvp_batch_size=3)   # every vector in a scratch file, as a real model's are; HVPs over three texts at a time
     files = list((tmp_path / 'r').glob('geometry-sentiment_positive-random-general-*.json'))
     assert len(files) == 1
     doc = json.loads(files[0].read_text())
