@@ -34,12 +34,18 @@ def random_linear_tv(model, scale=1e-3, seed=0):
     names = [n for n, p in params.items() if p.ndim == 2 and 'embed' not in n]
     return TaskVector({n: scale * torch.randn(params[n].shape, generator=g) for n in names}, fingerprint(params, names), 'float32', 'random')
 
-def copies_from_reports(folder):
+def copies_from_reports(folders): # comma-separated folders of executed report notebooks
+    "report -> its peak copies of the weights, the weights' GiB and the peak by section (where the report prints it)."
     out = {}
-    for nb in sorted(Path(folder).glob('*.ipynb')):
-        text = json.dumps(json.loads(nb.read_text()))
-        m = re.findall(r'= ([0-9.]+) copies of the weights \(([0-9.]+) GiB\)', text)
-        if m and 'smollm2' in text.lower(): out[nb.stem] = dict(copies=float(m[-1][0]), weights_gib=float(m[-1][1]))
+    for folder in str(folders).split(','):
+        for nb in sorted(Path(folder).glob('*.ipynb')):
+            text = '\n'.join(o.get('text', '') if isinstance(o.get('text', ''), str) else ''.join(o['text'])
+                             for c in json.loads(nb.read_text())['cells'] for o in c.get('outputs', []))
+            m = re.findall(r'= ([0-9.]+) copies of the weights \(([0-9.]+) GiB\)', text)
+            if not (m and 'smollm2' in json.dumps(json.loads(nb.read_text())).lower()): continue
+            sec = re.findall(r'Peak by section, in copies: ([^\n]*)', text)
+            sections = dict((k.strip(), float(v)) for k, v in re.findall(r'([^;]+?) ([0-9.]+)(?:;|$)', sec[-1])) if sec else {}
+            out[nb.stem] = dict(copies=float(m[-1][0]), weights_gib=float(m[-1][1]), sections=sections)
     return out
 
 def main(n_texts=32, points=3, repeats=3, vector=None, reports=None):
@@ -47,7 +53,7 @@ def main(n_texts=32, points=3, repeats=3, vector=None, reports=None):
     from sitv.model import load_model, load_tokenizer, n_params
     from sitv.real import stdlib_splits
     from sitv.results import Results
-    from sitv.sources import load_vector
+    from sitv.vectors import load_vector
     from sitv.sweep import sweep
     base, tok = load_model('smollm2'), load_tokenizer('smollm2')
     texts = stdlib_splits('code')['eval'][:n_texts]
@@ -77,7 +83,9 @@ def main(n_texts=32, points=3, repeats=3, vector=None, reports=None):
           f"| sitv sweep, per α (write θ(α) from the safetensors base, score, KL off) | {statistics.median(per_alpha):.2f} |",
           f"| **ratio sitv ÷ plain** | **{out['ratio']:.3f}** |", '']
     if out['report_copies']:
-        md += ['| report | peak copies of the weights |', '|---|---:|'] + [f'| {k} | {v["copies"]:.2f} |' for k, v in out['report_copies'].items()]
+        top = lambda v: max(v['sections'].items(), key=lambda kv: kv[1]) if v['sections'] else None
+        md += ['| report | peak copies of the weights | section with the peak |', '|---|---:|---|'] + [
+            f'| {k} | {v["copies"]:.2f} | ' + (f'{top(v)[0]} ({top(v)[1]:.2f})' if top(v) else '—') + ' |' for k, v in out['report_copies'].items()]
     (HERE / 'results' / f'{day}-real-model.md').write_text('\n'.join(md) + '\n')
     print('\n'.join(md))
     return out
@@ -85,6 +93,6 @@ def main(n_texts=32, points=3, repeats=3, vector=None, reports=None):
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--texts', type=int, default=32); ap.add_argument('--points', type=int, default=3)
-    ap.add_argument('--repeats', type=int, default=3); ap.add_argument('--vector'); ap.add_argument('--reports')
+    ap.add_argument('--repeats', type=int, default=3); ap.add_argument('--vector'); ap.add_argument('--reports', help='comma-separated folders of executed real-model report notebooks')
     a = ap.parse_args()
     main(a.texts, a.points, a.repeats, a.vector, a.reports)

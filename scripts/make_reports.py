@@ -58,6 +58,12 @@ REAL = {**{f'real-sweep-{t}-{k}': real_sweep(t, k) for t in ('code', 'prose') fo
         'real-lora-code': ('lora.ipynb', dict(model='smollm2', adapter=f'{REAL_IN}/lora-code', task='code',
                                               task_data=f'{REAL_IN}/data/code-eval.jsonl', general_data=f'{REAL_IN}/data/prose-eval.jsonl',
                                               n_task_eval=16, n_general_eval=16, alpha_step=0.25, batch_size=16, out_dir=REAL_OUT)),
+        'real-composition': ('composition.ipynb', dict(model='smollm2', adapter1=f'{REAL_IN}/lora-code', adapter2=f'{REAL_IN}/lora-prose',
+                                                       task_data1=f'{REAL_IN}/data/code-eval.jsonl', task_data2=f'{REAL_IN}/data/prose-eval.jsonl',
+                                                       general_data=f'{REAL_IN}/data/prose-eval.jsonl', coef_min=0, coef_max=1, coef_step=0.5,
+                                                       n_task_eval=8, n_general_eval=8, batch_size=8, out_dir=REAL_OUT)),
+        'real-symmetries': ('symmetries.ipynb', dict(model='smollm2', finetuned_a=f'{REAL_IN}/full-code', finetuned_b=f'{REAL_IN}/full-prose',
+                                                     general_data=f'{REAL_IN}/data/prose-eval.jsonl', n_eval=8, blocks='0,29', batch_size=8)),
         'real-cross-task': ('cross_task.ipynb', dict(results_dir=REAL_OUT))}
 # Not yet in REPORTS (which --check requires and the docs sidebar lists): they join it once generated on an idle machine
 # (issue 26); until then `--only real` makes them.

@@ -15,6 +15,7 @@ from .core import displaced
 from .evaluate import evaluate
 from .results import run_points
 from .sweep import FILE_BASE_BYTES
+from .vectors import model_file_tensors
 
 # %% ../nbs/composition.ipynb #0d650a7c
 AXES = ('alpha', 'beta', 'gamma')
@@ -30,7 +31,6 @@ def grid_source(model, tvs:list, # the model and its task vectors
     if base_file is False: return None
     moved = {n: t.numel() for tv in tvs for n, t in tv.deltas.items()}       # a parameter two vectors move is copied once
     if base_file == 'auto' and 4 * sum(moved.values()) < (FILE_BASE_BYTES if file_base_bytes is None else file_base_bytes): return None
-    from sitv.sources import model_file_tensors                             # imported here, as in `sitv.sweep.base_source`
     return model_file_tensors(model)
 
 def sweep_grid(model, tvs:list, sets:dict, tok, # model, task vectors (2 or 3), eval sets, tokenizer

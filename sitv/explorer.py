@@ -60,7 +60,7 @@ def rebuild_task_vector(summary:dict, # a sweep summary (its `config` records th
     base = base if base is not None else load_model(c['model'])
     if c.get('vector'):              # your checkpoint, adapter or vector file: read again from where the report read it
         from sitv.core import fingerprint
-        from sitv.sources import load_vector
+        from sitv.vectors import load_vector
         tv, _ = load_vector(base, c['vector']['source'], c['model'])
         if fingerprint(tv.deltas) != c['vector']['fingerprint']:
             raise ValueError(f"{c['vector']['source']} no longer holds the vector the report swept (fingerprint {fingerprint(tv.deltas)}, "

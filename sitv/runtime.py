@@ -144,18 +144,32 @@ class MemoryMeter:
                  interval:float=0.02): # seconds between samples of anonymous memory (CPU)
         self.device, self.interval = torch.device(str(device)), interval
         self.start_anon, self.start_rss = rss_anon(), rss_now()
-        self.max_anon, self._stop = self.start_anon, threading.Event()
+        self.max_anon, self._lap_max, self._stop = self.start_anon, self.start_anon, threading.Event()
+        self.laps, self._cuda_max = [], 0                           # (label, peak bytes above the start) per section
         if self.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(self.device)
         if self.start_anon is not None:
             self._thread = threading.Thread(target=self._sample, daemon=True); self._thread.start()
     def _sample(self):
-        while not self._stop.wait(self.interval): self.max_anon = max(self.max_anon, rss_anon() or 0)
+        while not self._stop.wait(self.interval):
+            a = rss_anon() or 0
+            self.max_anon, self._lap_max = max(self.max_anon, a), max(self._lap_max or 0, a)
+    def lap(self, label:str): # what the work since the previous lap (or the start) was
+        "Record the peak of the work since the previous lap as `(label, bytes above the start)`; the next lap starts now."
+        if self.device.type == 'cuda':
+            p = torch.cuda.max_memory_allocated(self.device)
+            self._cuda_max = max(self._cuda_max, p); torch.cuda.reset_peak_memory_stats(self.device)
+        elif self.start_anon is not None:
+            now = rss_anon() or 0
+            p = max(0, max(self._lap_max or 0, now) - self.start_anon); self._lap_max = now
+        else: p = None                                               # no anonymous-memory reading: only the whole run's peak exists
+        self.laps.append((label, p))
+        return p
     def stop(self):
         "Stop sampling (the peak so far is kept)."
         self._stop.set()
     def peak(self):
         "Peak bytes above the start: GPU, torch's allocated memory; CPU, anonymous resident memory (else the peak resident set)."
-        if self.device.type == 'cuda': return torch.cuda.max_memory_allocated(self.device)
+        if self.device.type == 'cuda': return max(self._cuda_max, torch.cuda.max_memory_allocated(self.device))
         if self.start_anon is not None: return max(0, max(self.max_anon, rss_anon() or 0) - self.start_anon)
         return max(0, peak_rss() - self.start_rss)
     def copies(self, model): # the model whose weights are the unit
@@ -168,7 +182,9 @@ class MemoryMeter:
         elif self.start_anon is not None: where = f'anonymous memory above the process before loading (sampled every {self.interval * 1000:.0f} ms)'
         else: where = 'resident memory above the process before loading'
         extra = '' if self.device.type == 'cuda' else f'; peak resident set with file-backed pages (memory-mapped weights) {peak_rss() / 2**30:.2f} GiB in all'
-        return f'Peak {where}: {self.peak() / 2**30:.2f} GiB = {self.peak() / w:.2f} copies of the weights ({w / 2**30:.3f} GiB){extra}'
+        laps = '; '.join(f'{lab} {p / w:.2f}' for lab, p in self.laps if p is not None)
+        laps = f'. Peak by section, in copies: {laps}' if laps else ''
+        return f'Peak {where}: {self.peak() / 2**30:.2f} GiB = {self.peak() / w:.2f} copies of the weights ({w / 2**30:.3f} GiB){extra}{laps}'
 
 # %% ../nbs/runtime.ipynb #05f4f7ac
 def mapped_file(t:torch.Tensor): # a tensor

@@ -22,6 +22,7 @@ from .evaluate import causal_lm, evaluate
 from .grid import alpha_grid, check_alpha_range, doubling_pairs
 from .model import resolve_model_path
 from .results import Results, run_points
+from .vectors import model_file_tensors
 
 _all_ = ['crossings', 'best_alpha', 'squaring']
 
@@ -34,7 +35,6 @@ def base_source(model, tv, base_file='auto', # the model, its direction, as for 
     if base_file is False or not hasattr(tv, 'names'): return None
     limit = FILE_BASE_BYTES if file_base_bytes is None else file_base_bytes
     if base_file == 'auto' and sum(t.numel() for t in tv.deltas.values()) * 4 < limit: return None
-    from sitv.sources import model_file_tensors                 # imported here: sources → scale → sweep would be a cycle
     return model_file_tensors(model)
 
 def sweep(model, # the base model (changed only inside the sweep)

@@ -16,7 +16,9 @@ from sitv.evaluate import evaluate
 from sitv.model import load_model
 from sitv.results import Results
 from sitv.scale import PeakMemory
-from sitv.sources import checkpoint_vector, load_examples, load_vector, model_tokenizer, report_sets
+from sitv.datafiles import load_examples
+from sitv.sources import model_tokenizer, report_sets
+from sitv.vectors import checkpoint_vector, load_vector
 from sitv.sweep import curve, sweep
 from test_reports import outputs, text_of
 
@@ -325,7 +327,8 @@ def test_bad_models_are_refused_before_any_work(byo, sweep_inputs, case):
 def test_hub_ids_from_the_local_cache(byo, tmp_path, monkeypatch):
     "A hub id already in the local Hugging Face cache is read from its snapshot (never downloaded) and its revision recorded."
     import shutil
-    from sitv.sources import local_folder, model_provenance
+    from sitv.sources import model_provenance
+    from sitv.vectors import local_folder
     commit = 'a' * 40
     for repo, src in (('org/base', 'llama-base'), ('org/instruct', 'llama-ft')):
         d = tmp_path / 'hub' / f"models--{repo.replace('/', '--')}"

@@ -15,7 +15,7 @@ from sitv.data import make_split
 from sitv.evaluate import score, summarize
 from sitv.model import byte_tokenizer, load_model, load_tokenizer
 from sitv.results import Results
-from sitv.sources import checkpoint_vector
+from sitv.vectors import checkpoint_vector
 from sitv.sweep import curve, sweep
 
 TABLE = Path(__file__).resolve().parent.parent / 'nbs' / 'support.json'

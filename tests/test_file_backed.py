@@ -71,7 +71,7 @@ def count_products(monkeypatch):
     return calls
 
 def test_preflight_checks_an_adapter_without_building_its_delta(tmp_path, count_products):
-    from sitv.sources import load_vector, preflight_vector
+    from sitv.vectors import load_vector, preflight_vector
     folder = _folder(tmp_path); m = load_model(folder)
     ad = _adapter(m, tmp_path / 'ad')
     assert preflight_vector(m, ad, folder) == 'adapter' and count_products == []        # checked, nothing multiplied
@@ -81,7 +81,7 @@ def test_preflight_checks_an_adapter_without_building_its_delta(tmp_path, count_
     with pytest.raises(ValueError, match="does not fit the base model.*down_proj"): preflight_vector(narrow, ad, 'narrow')
 
 def test_large_vectors_are_memory_mapped_and_equal_the_in_memory_ones(tmp_path):
-    from sitv.sources import load_vector
+    from sitv.vectors import load_vector
     folder = _folder(tmp_path); m = load_model(folder)
     for spec in (_noisy(m, tmp_path / 'ft', 1), _adapter(m, tmp_path / 'ad')):
         mem, _ = load_vector(m, spec, folder)
