@@ -42,7 +42,7 @@ def parse(path):
     p.text = ' '.join(' '.join(p.text).split())
     return p
 
-def words(s): return re.findall(r"[A-Za-z][A-Za-z'-]+", s)
+def words(s): return re.findall(r"[A-Za-z][A-Za-z'-]+", s.replace('\u2019', "'"))   # Quarto renders ' as ’
 
 def prose(nb_path, n=6):
     "A run of n plain words from the first prose paragraph of the notebook (after the title and summary), or None."
