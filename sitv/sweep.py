@@ -29,12 +29,14 @@ _all_ = ['crossings', 'best_alpha', 'squaring']
 # %% ../nbs/sweep.ipynb #b4bdfce9
 FILE_BASE_BYTES = 256 * 2**20   # with base_file='auto', a base this large (fp32 bytes of what T moves) is read from its file
 
-def base_source(model, tv, base_file='auto', # the model, its direction, as for `sweep`
+def base_source(model, tv, base_file='auto', # the model, its direction (or a list of them, as for a grid), as for `sweep`
                 file_base_bytes:int=None): # the 'auto' threshold (default FILE_BASE_BYTES)
     "The memory-mapped stored base for `displaced(source=...)`, or None (in-memory copy) by `base_file`."
-    if base_file is False or not hasattr(tv, 'names'): return None
+    tvs = list(tv) if isinstance(tv, (list, tuple)) else [tv]
+    if base_file is False or not all(hasattr(v, 'names') for v in tvs): return None
+    moved = {n: t.numel() for v in tvs for n, t in v.deltas.items()}       # a parameter two vectors move is copied once
     limit = FILE_BASE_BYTES if file_base_bytes is None else file_base_bytes
-    if base_file == 'auto' and sum(t.numel() for t in tv.deltas.values()) * 4 < limit: return None
+    if base_file == 'auto' and 4 * sum(moved.values()) < limit: return None
     return model_file_tensors(model)
 
 def sweep(model, # the base model (changed only inside the sweep)

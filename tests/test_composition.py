@@ -81,8 +81,8 @@ def test_grid_with_the_base_read_from_its_file(two_vectors, tmp_path, monkeypatc
     m = load_model(tmp_path / 'm')
     sets = {'qa': make_split('qa', 'eval', 6), 'general': make_split('general', 'eval', 6)}
     axis = np.array([-0.5, 0.0, 1.0])
-    assert comp.grid_source(m, tvs) is None                                 # a tiny model: below the default threshold, a copy
-    src = comp.grid_source(m, tvs, file_base_bytes=0)
+    assert comp.base_source(m, tvs) is None                                 # a tiny model: below the default threshold, a copy
+    src = comp.base_source(m, tvs, file_base_bytes=0)
     assert src is not None and set(tvs[0].names) <= set(src)
     used, real = [], comp.displaced
     def spy(*a, **kw):
