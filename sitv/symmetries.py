@@ -320,12 +320,15 @@ def align_mlp(ref:dict, sd:dict, cfg): # reference state dict, state dict to per
         out = mlp_permutation(out, cfg, i, perms[i])
     return out, perms
 
-def delta_cosine(sd_a:dict, sd_b:dict, sd0:dict): # two state dicts and the base they are measured from
-    "cos(θ_a − θ_0, θ_b − θ_0) in float64, tensor by tensor (no copy of either task vector is built)."
+def delta_cosine(sd_a:dict, sd_b:dict, sd0:dict, # two state dicts and the base they are measured from
+                 chunk:int=1 << 20): # values per float64 chunk (8 MiB)
+    "cos(θ_a − θ_0, θ_b − θ_0) in float64, chunk by chunk of each tensor (no copy of either task vector, no float64 copy of a tensor)."
     dot = na = nb = 0.
     for n in sd0:
         if sd_a[n] is sd0[n] and sd_b[n] is sd0[n]: continue
-        a, b = sd_a[n].double() - sd0[n].double(), sd_b[n].double() - sd0[n].double()
-        dot, na, nb = dot + float((a * b).sum()), na + float(a.pow(2).sum()), nb + float(b.pow(2).sum())
+        ta, tb, t0 = (t.reshape(-1) for t in (sd_a[n], sd_b[n], sd0[n]))
+        for s in range(0, t0.numel(), chunk):   # SmolLM2's embedding whole in float64 was five 226 MB temporaries, 2.2 copies of the weights
+            z = t0[s:s + chunk].double(); a, b = ta[s:s + chunk].double() - z, tb[s:s + chunk].double() - z
+            dot, na, nb = dot + float((a * b).sum()), na + float(a.pow(2).sum()), nb + float(b.pow(2).sum())
     return float('nan') if na == 0 or nb == 0 else max(-1., min(1., dot / math.sqrt(na * nb)))
 
