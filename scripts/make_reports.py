@@ -64,6 +64,10 @@ REAL = {**{f'real-sweep-{t}-{k}': real_sweep(t, k) for t in ('code', 'prose') fo
                                                        n_task_eval=8, n_general_eval=8, batch_size=8, out_dir=REAL_OUT)),
         'real-symmetries': ('symmetries.ipynb', dict(model='smollm2', finetuned_a=f'{REAL_IN}/full-code', finetuned_b=f'{REAL_IN}/full-prose',
                                                      general_data=f'{REAL_IN}/data/prose-eval.jsonl', n_eval=8, blocks='0,29', batch_size=8)),
+        'real-tsv': ('tsv.ipynb', dict(model='smollm2', finetuned=f'{REAL_IN}/full-code,{REAL_IN}/full-prose', names='code,prose',
+                                       task_data=f'{REAL_IN}/data/code-eval.jsonl,{REAL_IN}/data/prose-eval.jsonl', general_data=f'{REAL_IN}/data/prose-eval.jsonl',
+                                       adapters=f'{REAL_IN}/lora-code,{REAL_IN}/lora-prose', merge_alpha_min=0.5, merge_alpha_max=1.5, merge_alpha_step=0.5,
+                                       sweep_step=0.5, n_val=8, n_task_eval=8, n_general_eval=8, batch_size=8, out_dir=REAL_OUT)),
         'real-cross-task': ('cross_task.ipynb', dict(results_dir=REAL_OUT))}
 REPORTS.update(REAL)      # --check requires every one of them, and the docs sidebar lists them
 READS = {'cross-task': [f'sweep-{t}' for t in TASKS] + ['sweep-my_qa'],   # reports whose result files another report reads

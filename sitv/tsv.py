@@ -213,18 +213,23 @@ def _global_threshold(t:TaskVector, density:float):
 def ties(tvs:list, # task vectors of the same base
          density:float=0.2, # fraction kept by the trim (the paper's k = 20%)
          trim:str='global', # 'global' (the paper: one threshold per task vector) or 'tensor' (peft)
+         chunk:int=1 << 22, # values trimmed, elected and merged at a time (an embedding's stack over tasks is never whole)
          file_bytes:int=None): # as for `tsv_merge`
     "TIES-Merging: trim, elect sign (by total), disjoint mean."
-    from peft.utils.merge_utils import calculate_majority_sign_mask, disjoint_merge, ties as peft_ties
+    from peft.utils.merge_utils import calculate_majority_sign_mask, disjoint_merge, prune
     _check_same(tvs)
     if not 0 < density <= 1: raise ValueError(f'density must be in (0, 1], got {density}')
-    if trim == 'tensor': merged = lambda n: peft_ties([t[n] for t in tvs], torch.ones(len(tvs)), density, 'total')
-    elif trim == 'global':
-        thr = [_global_threshold(t, density) for t in tvs]      # one threshold per vector; trimmed tensor by tensor, never whole
-        def merged(n):
-            stack = torch.stack([torch.zeros_like(t[n]) if th is None else torch.where(t[n].abs() >= th, t[n], torch.zeros_like(t[n])) for t, th in zip(tvs, thr)])
-            return disjoint_merge(stack, calculate_majority_sign_mask(stack, 'total'))
-    else: raise ValueError(f"trim must be 'global' or 'tensor', got {trim!r}")
+    if trim not in ('global', 'tensor'): raise ValueError(f"trim must be 'global' or 'tensor', got {trim!r}")
+    if trim == 'global':                                          # one threshold per vector (None: it keeps nothing)
+        lim = torch.tensor([math.inf if th is None else float(th) for th in (_global_threshold(t, density) for t in tvs)])
+    def merged(n):
+        kept = [prune(t[n], density, 'magnitude') for t in tvs] if trim == 'tensor' else [t[n] for t in tvs]   # peft's per-tensor trim needs the whole tensor
+        out = torch.empty_like(tvs[0][n]); flat = out.view(-1)
+        for s in range(0, flat.numel(), chunk):                   # trim, elect and merge a block at a time: the stack over tasks is never whole
+            stack = torch.stack([k_.reshape(-1)[s:s + chunk] for k_ in kept])
+            if trim == 'global': stack = torch.where(stack.abs() >= lim.to(stack.dtype)[:, None], stack, 0)
+            flat[s:s + chunk] = disjoint_merge(stack, calculate_majority_sign_mask(stack, 'total'))
+        return out
     return _built(tvs, ((n, merged(n)) for n in tvs[0].names), file_bytes, f'TIES({len(tvs)}, density={density}, trim={trim})')
 
 def dare(tvs:list, # task vectors of the same base
