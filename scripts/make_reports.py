@@ -7,8 +7,8 @@ which result files.
     python scripts/make_reports.py --only real          # the real-model reports (`shipped`: the others)
     python scripts/make_reports.py --check              # exit 1 when a committed report is stale or broken
 
-Each report is executed into reports/<name>.ipynb with its result files in reports/results/ (task vectors, *.safetensors,
-are not committed: the cross-task report reads them right after the sweeps that write them). The reading copy
+Each report is executed into reports/<name>.ipynb with its result files in reports/results/ (task vectors and saved
+models, *.safetensors, and a saved real model's tokenizer.json are not committed: the cross-task report reads them right after the sweeps that write them). The reading copy
 reports/<name>.html keeps the report part of the notebook — its title and everything from the parameters cell on —
 without the code of `#| hide` and `#| echo: false` cells and without the library's own tests above the parameters.
 reports/manifest.json records, per report, the hash of the code it ran (`report_hash`: its notebook's code cells and
@@ -46,6 +46,7 @@ REPORTS = {**{f'sweep-{t}': ('sweep.ipynb', dict(task=t) if t != 'qa' else {}) f
 # small enough for a 2-core CPU: 16 + 16 held-out texts, α every 0.25, no null directions, no refinement. Their results go to
 # reports/results/smollm2, so the real cross-task view compares vectors of one base model only.
 REAL_IN, REAL_OUT = 'inputs/real', 'results/smollm2'
+UNCOMMITTED = ('.safetensors', 'tokenizer.json')      # result files left out of git (weights; a real tokenizer is 3 MB)
 REAL_STEPS = {'lora': 12, 'full': 8}                   # optimizer steps of 8 texts (scripts/real_inputs.py)
 REAL_SWEEP = dict(model='smollm2', n_task_eval=16, n_general_eval=16, alpha_step=0.25, n_null=0, refine_tol=0.0, n_boot=200,
                   batch_size=16, out_dir=REAL_OUT)
@@ -204,8 +205,8 @@ def prepare(params):
         subprocess.run([sys.executable, str(ROOT / 'scripts' / 'plain_finetune.py'), str(shipped_model_dir()),
                         str(OUT / 'inputs' / 'my_qa_train.jsonl'), str(OUT / ft)], check=True)
     real = OUT / REAL_IN
-    for v in params.values():
-        if not (isinstance(v, str) and v.startswith(REAL_IN + '/')): continue
+    for v in (x for p in params.values() if isinstance(p, str) for x in p.split(',')):   # a comma-separated list names several inputs
+        if not v.startswith(REAL_IN + '/'): continue
         folder = v[len(REAL_IN) + 1:].split('/')[0]            # data | lora-<task> | full-<task>
         kind, _, task = folder.partition('-')
         done = (real / 'data' / 'code-eval.jsonl') if kind == 'data' else (real / folder / 'training.json')
@@ -235,7 +236,7 @@ def run(names, manifest):
             print(f'  nbs/{nb}: outputs of {sync_outputs(nb, OUT / f"{name}.ipynb")} code cells copied from this run (its defaults)')
         manifest[name] = dict(notebook=nb, parameters=params, code_hash=report_hash(nb), seconds=round(secs, 1), date=time.strftime('%Y-%m-%d'),
                               made=time.strftime('%Y-%m-%dT%H:%M:%S'), reads=reads_of(name, manifest),
-                              results=[f for f in files if not f.endswith('.safetensors')], figures=figures)
+                              results=[f for f in files if not f.endswith(UNCOMMITTED)], figures=figures)
         for f, doc in old.items():
             p = OUT / 'results' / f
             if p.exists():

@@ -134,6 +134,9 @@ def test_real_reports_make_their_inputs_outside_sitv_and_keep_to_one_base_model(
     mr.prepare(params); assert calls == []                                       # made already: nothing trained again
     mr.prepare(mr.REAL['real-lora-code'][1])
     assert calls == [[real, '--kind', 'lora', '--task', 'code', '--steps', '12']]
+    calls.clear(); (tmp_path / mr.REAL_IN / 'lora-code').mkdir(); (tmp_path / mr.REAL_IN / 'lora-code' / 'training.json').write_text('{}')
+    mr.prepare(mr.REAL['real-tsv'][1])                                          # comma-separated lists: each input made, once
+    assert calls == [[real, '--kind', 'full', '--task', 'code', '--steps', '8'], [real, '--kind', 'lora', '--task', 'prose', '--steps', '12']]
     writes = [(nb, p) for nb, p in mr.REAL.values() if {'out_dir', 'results_dir'} & set(mr.defaults_of(nb))]   # symmetries writes no result file
     assert len(writes) == len(mr.REAL) - 1 and all(p.get('out_dir', p.get('results_dir')) == mr.REAL_OUT for _, p in writes)
     assert set(mr.READS['real-cross-task']) == {n for n in mr.REAL if n.startswith('real-sweep-')} and not set(mr.READS['cross-task']) & set(mr.REAL)
