@@ -17,7 +17,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent / 'reports' / 'inputs' / 'real'
 WHAT = dict(fq='TᵀFT (one JVP pass)', kl='KL(p_base ‖ p_α) at 2 α', dd='g and TᵀHT by nested JVPs (α = 1)', rh='span Hessian of T (1 × 1)',
-            diag='diagonal Fisher, sampled labels (per-example gradients, batch 1)', hvp='one full-parameter Hessian-vector product (batch 4)',
+            diag='diagonal Fisher, sampled labels (per-text gradients streamed, diagonal file-backed)', hvp='one full-parameter Hessian-vector product (texts one at a time)',
             lanczos='λ_max by Lanczos, 2 steps and the Ritz vector', hutchinson='tr H by Hutchinson, 1 probe',
             G='plane metric G(c) of T and a random T₂ (1 text)', K='Gaussian curvature of that plane at one point (1 text)',
             tsvc='TSV-C of one full T (built)', ta='task arithmetic of two full T (built)', tsvm='TSV-M, polar (built)',
@@ -31,12 +31,12 @@ def piece(name, base, tok, texts, T, tvs, fb):
     elif name == 'kl': geo.kl_from_base(base, texts, tok, T, [0.1, 1.0])
     elif name == 'dd': directional_derivatives(base, texts, tok, T, alpha=1.0)
     elif name == 'rh': geo.restricted_hessian(base, texts, tok, [T])
-    elif name == 'diag': geo.fisher_diagonal(base, texts, tok, 'sampled', 0, project=[T], batch_size=1)
+    elif name == 'diag': geo.fisher_diagonal(base, texts, tok, 'sampled', 0, project=[T], batch_size=1, file_bytes=fb)
     elif name in ('hvp', 'lanczos', 'hutchinson'):
-        hv, pt = geo.hvp_fn(base, texts, tok, batch_size=4)
+        hv, pt = geo.hvp_fn(base, texts, tok, batch_size=1)
         if name == 'hvp': hv({k: torch.randn(p.shape, generator=torch.Generator().manual_seed(0)) for k, p in pt.items()})
-        elif name == 'lanczos': geo.top_hessian_eigenvalue(hv, pt, maxiter=2)
-        else: geo.hutchinson_trace(hv, pt, 1)
+        elif name == 'lanczos': geo.top_hessian_eigenvalue(hv, pt, maxiter=2, file_bytes=fb)
+        else: geo.hutchinson_trace(hv, pt, 1, file_bytes=fb)
     elif name in ('G', 'K'):
         G = geo.lm_metric(base, texts[:1], tok, [T, geo.lean_random_direction(T, 0, fb)])
         c = torch.tensor([0.5, 0.0], dtype=torch.float64)
@@ -67,7 +67,7 @@ def main(n_texts=4, pieces=tuple(WHAT)):
         print(rows[-1], flush=True)
     out = dict(date=time.strftime('%Y-%m-%d'), machine=platform.machine(), threads=torch.get_num_threads(), torch=torch.__version__,
                model='smollm2', parameters=n_params(base), weights_gib=W / 2**30, texts=n_texts, rows=rows)
-    stem = HERE / 'results' / f"{out['date']}-real-memory"
+    stem = HERE / 'results' / (f"{out['date']}-real-memory" + ('' if list(pieces) == list(WHAT) else '-' + '-'.join(pieces)))   # a subset: a file of its own
     stem.with_suffix('.json').write_text(json.dumps(out, indent=1) + '\n')
     md = [f"# Peak memory by piece, real model ({out['date']}): smollm2, {out['parameters']:,} parameters, fp32 ({W / 2**30:.3f} GiB), "
           f"{platform.machine()}, {out['threads']} threads, torch {torch.__version__}", '',

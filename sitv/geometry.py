@@ -8,17 +8,22 @@ Docs: https://sitv-project.github.io/sitv/geometry.html.md"""
 __all__ = ['FORM_CHUNK_DIV', 'CHUNK64', 'categorical_form', 'gaussian_form', 'isotropic_gaussian_form', 'pullback', 'christoffel',
            'gaussian_curvature', 'geodesic', 'shoot', 'path_length', 'gauss_points', 'segment_quads', 'polygon_length',
            'frozen_energy_hessian', 'bvp_geodesic', 'refine', 'bvp_step_check', 'lm_head', 'lm_form', 'moved_by',
-           'lm_outputs', 'lm_metric', 'fisher_quadratic', 'kl_from_base', 'per_example_grads', 'fisher_diagonal',
-           'diagonal_quadratic', 'projected_quadratic', 'lean_random_direction', 'hvp_fn', 'restricted_hessian',
-           'top_hessian_eigenvalue', 'hutchinson_trace']
+           'lm_outputs', 'lm_metric', 'fisher_quadratic', 'kl_from_base', 'per_example_grads', 'streamed_grads',
+           'fisher_diagonal', 'diagonal_quadratic', 'projected_quadratic', 'lean_random_direction',
+           'twice_differentiable', 'hvp_fn', 'restricted_hessian', 'top_hessian_eigenvalue', 'hutchinson_trace']
 
 # %% ../nbs/geometry.ipynb #95a99125
-import math
+import math, os, tempfile
+from functools import partial
+
 import numpy as np
 import torch
+import torch.autograd.forward_ad as fwAD
+import torch.nn.functional as F
 from torch.func import functional_call, grad, jacfwd, jvp, vmap
+from torch.overrides import TorchFunctionMode
 
-from .core import TaskVector, displaced, gather
+from .core import TaskVector, displaced, gather, scratch_dir
 from .data import batches
 from .evaluate import HEAD_CHUNK_BYTES, at_positions, attention, evaluating, head_logits, padding_window, scored_columns, scored_positions, token_nll
 from .second_order import computed_nll, computed_params, scored_batches, nll_sum
@@ -351,6 +356,26 @@ def _dot64(a, b): # two tensors of one shape (any dtype)
     a, b = a.reshape(-1), b.reshape(-1)
     return sum(float(torch.dot(a[s:s + CHUNK64].double(), b[s:s + CHUNK64].double())) for s in range(0, a.numel(), CHUNK64))
 
+def _zeros(numel, dtype, device, file_bytes): # values, dtype, device; from this many bytes on, file-backed
+    "A zero vector of its own: in memory, or (CPU, from `file_bytes` bytes on) a shared mapping of an unlinked scratch file, whose pages the OS can write back."
+    nbytes = numel * torch.tensor([], dtype=dtype).element_size()
+    if file_bytes is None or nbytes < file_bytes or torch.device(device).type != 'cpu' or numel == 0: return torch.zeros(numel, dtype=dtype, device=device)
+    fd, path = tempfile.mkstemp(suffix='.vec', dir=scratch_dir())
+    try:
+        os.ftruncate(fd, nbytes)
+        return torch.from_file(path, shared=True, size=numel, dtype=dtype)    # zeros: a new file reads as zeros
+    finally: os.close(fd); os.unlink(path)
+
+def _buffer(params, # the point's parameters
+            file_bytes:int=None, # from this many bytes in all, each tensor file-backed (`_zeros`)
+            dt=None): # dtype (default fp32, fp64 for fp64 parameters)
+    "name -> a zero tensor shaped like each parameter, each with a storage of its own: forward AD copies a tangent whose layout is not its parameter's, so views of one flat vector would cost a copy per HVP."
+    if dt is None:
+        dt = torch.float32
+        for t in params.values(): dt = torch.promote_types(dt, t.dtype)
+    spill = file_bytes is not None and sum(t.numel() for t in params.values()) * torch.tensor([], dtype=dt).element_size() >= file_bytes
+    return {k: _zeros(t.numel(), dt, t.device, 0 if spill else None).view(t.shape) for k, t in params.items()}
+
 def per_example_grads(model, examples:list, tok, # causal LM with eager attention, texts, tokenizer
                       labels:str='data', # 'data' (empirical Fisher) or 'sampled' (true Fisher)
                       seed:int=0, # seed of the label draws
@@ -381,14 +406,44 @@ def _add_squares(acc, g): # fp32 accumulator (numel), per-text gradients (texts 
     a, g = acc.reshape(-1), g.reshape(len(g), -1)
     for s in range(0, a.numel(), CHUNK64): a[s:s + CHUNK64] += g[:, s:s + CHUNK64].double().pow(2).sum(0).to(a.dtype)
 
+def streamed_grads(model, examples:list, tok, # causal LM, texts, tokenizer
+                   sink, # called as sink(index of the text, parameter name, its gradient) as backward makes each
+                   labels:str='data', seed:int=0, max_len:int=256): # as for `per_example_grads`
+    "Each text's gradient of its summed NLL, one text at a time by backward, handed to `sink` parameter by parameter and freed: no whole gradient is kept. Returns the scored tokens per text."
+    if labels not in ('data', 'sampled'): raise ValueError(f"labels must be 'data' or 'sampled', not {labels!r}")
+    dev, gen = next(model.parameters()).device, torch.Generator().manual_seed(seed)
+    leaves, now, n_tok = {n: p.detach().requires_grad_() for n, p in model.named_parameters()}, [None], []
+    def hand_over(name, t): g, t.grad = t.grad, None; sink(now[0], name, g)
+    hooks = [t.register_post_accumulate_grad_hook(partial(hand_over, n)) for n, t in leaves.items()]
+    try:
+        with evaluating(model):
+            for idx, b in batches(examples, tok, 1, max_len):
+                ids, mask, lab = b['input_ids'].to(dev), b['attention_mask'].to(dev), b['labels'][:, 1:].to(dev)
+                if labels == 'sampled': lab = _sample_labels(model, ids, mask, lab, gen)
+                now[0] = idx[0]; n_tok.append(int((lab != -100).sum()))
+                nll_sum(model, leaves, ids, mask, lab).backward()
+    finally:
+        for h in hooks: h.remove()
+    return n_tok
+
 def fisher_diagonal(model, examples:list, tok, # as for `per_example_grads`
                     labels:str='sampled', seed:int=0,
                     project:list=(), # `TaskVector`s to project each text's gradient on
                     draws:int=1, # label draws per text (sampled labels only)
-                    **kw): # batch_size, max_len, vectorized
+                    file_bytes:int=None, # batch_size 1: from this many bytes on, the diagonal is file-backed (`_zeros`); None: memory
+                    **kw): # batch_size, max_len, vectorized; batch_size 1 streams each text's gradient (`streamed_grads`)
     "Diagonal Fisher per scored token (fp32, summed in float64 per batch), and each text's gradient projected on `project` (texts × draws × directions)."
     draws = draws if labels == 'sampled' else 1
     diag, proj, n_tok = None, np.zeros((len(examples), draws, len(project))), 0
+    if kw.get('batch_size') == 1:                             # one text at a time: each gradient squared and projected as backward makes it
+        diag = _buffer(dict(model.named_parameters()), file_bytes, torch.float32)
+        for r in range(draws):
+            def sink(i, n, g):
+                _add_squares(diag[n], g[None])
+                for j, tv in enumerate(project):
+                    if n in tv.deltas: proj[i, r, j] += _dot64(g, tv[n].to(g.device))
+            n_tok += sum(streamed_grads(model, examples, tok, sink, labels, seed + r, kw.get('max_len', 256)))
+        return dict(diag={n: v.div_(n_tok) for n, v in diag.items()}, proj=proj, n_tokens=n_tok // draws, draws=draws)
     for r in range(draws):
         for idx, nt, gs in per_example_grads(model, examples, tok, labels, seed + r, **kw):
             if diag is None: diag = {n: torch.zeros(g.shape[1:], dtype=torch.float32, device=g.device) for n, g in gs.items()}
@@ -420,25 +475,70 @@ def lean_random_direction(tv:TaskVector, # the task vector whose parameters and 
     return TaskVector(gather(draws, tv.numel(), file_bytes), tv.base_fingerprint, tv.dtype, f'Gaussian direction (seed {seed}) with the norm of {tv.source or "T"}')
 
 # %% ../nbs/geometry.ipynb #dc63826e
+def _exp_shifted(x, dim): # logits and the dimension to normalise over
+    "exp(x − max) and the max, the max a constant (an infinite max shifts by 0)."
+    m = x.detach().amax(dim, keepdim=True)
+    m = torch.where(torch.isinf(m), 0, m)
+    return torch.exp(x - m), m
+
+def _logsumexp(x, dim, keepdim=False):
+    e, m = _exp_shifted(x, dim)
+    r = torch.log(e.sum(dim, keepdim=True)) + m
+    return r if keepdim else r.squeeze(dim)
+
+def _softmax(x, dim=None, _stacklevel=3, dtype=None): # F.softmax's signature
+    e, _ = _exp_shifted(x if dtype is None else x.to(dtype), dim)
+    return e / e.sum(dim, keepdim=True)
+
+def _log_softmax(x, dim=None, _stacklevel=3, dtype=None): # F.log_softmax's signature
+    x = x if dtype is None else x.to(dtype)
+    return x - _logsumexp(x, dim, keepdim=True)
+
+_COMPOSED = {F.softmax: _softmax, F.log_softmax: _log_softmax, torch.logsumexp: _logsumexp, torch.Tensor.logsumexp: _logsumexp,
+             torch.softmax: lambda x, dim, dtype=None: _softmax(x, dim, dtype=dtype), torch.Tensor.softmax: lambda x, dim, dtype=None: _softmax(x, dim, dtype=dtype),
+             torch.log_softmax: lambda x, dim, dtype=None: _log_softmax(x, dim, dtype=dtype), torch.Tensor.log_softmax: lambda x, dim, dtype=None: _log_softmax(x, dim, dtype=dtype)}
+
+class twice_differentiable(TorchFunctionMode):
+    "Inside: softmax, log-softmax and logsumexp composed of exp, sum and log, whose forward-AD formulas backward can differentiate (PyTorch's write into a tensor they saved, and backward refuses)."
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        f = _COMPOSED.get(func)
+        dim = kwargs.get('dim', args[1] if len(args) > 1 else None)
+        return func(*args, **kwargs) if f is None or dim is None else f(*args, **kwargs)
+
+def _drain(out, scale): # name -> accumulator, or a function (name, term); the factor of each term
+    "A post-accumulate-grad hook for parameter `name`: its gradient, times `scale`, goes into `out` and is freed."
+    def hook(name, t):
+        g, t.grad = t.grad, None
+        if callable(out): out(name, g.mul_(scale))
+        else: out[name].add_(g, alpha=scale)
+    return hook
+
 def hvp_fn(model, examples:list, tok, # causal LM, texts, tokenizer
            names:list=None, # parameters to differentiate (default: all)
            batch_size:int=32, max_len:int=256,
            tv:TaskVector=None, alpha:float=0.0): # the point θ_base + αT (default: the model's parameters), built module by module
-    "(v, out=None) ↦ Hv for the token-mean loss at the point (reverse-over-forward AD; dicts over `names`), added into `out` batch by batch when given; and the model's parameters (not copied)."
+    "(v, out=None) ↦ Hv for the token-mean loss at the point (dicts over `names`; reverse-over-forward AD), each parameter's term of each batch added into `out` (a dict, or a function (name, term)) as backward makes it; and the model's parameters (not copied)."
     allp = {n: p.detach() for n, p in model.named_parameters()}
     names = list(allp) if names is None else list(names)
     params = {n: allp[n] for n in names}
     point = moved_by(model, torch.tensor([float(alpha)], dtype=torch.float64), [tv] if tv is not None else [])
     bl, n_tok = scored_batches(examples, tok, batch_size, max_len, next(model.parameters()).device, model=model)
     def hvp(v, out=None):
-        with evaluating(model):
-            for ids, mask, lab in bl:
-                loss = lambda d: computed_nll(model, lambda n, p: point(n, d[n] if n in d else p), ids, mask, lab)   # θ(d) = d + αT for the differentiated d
-                h = grad(lambda d: jvp(loss, (d,), (v,))[1])(params)        # Hv alone: no gradient beside it
-                if out is None: out = {k: t.div_(n_tok) for k, t in h.items()}
-                else:
-                    for k in list(h): out[k].add_(h.pop(k), alpha=1 / n_tok)   # each term added and freed, tensor by tensor
-                del h
+        if out is None: out = {k: torch.zeros_like(p) for k, p in params.items()}
+        leaves = {k: p.detach().requires_grad_() for k, p in params.items()}      # the weights' storage, not copied
+        hooks = [t.register_post_accumulate_grad_hook(partial(_drain(out, 1 / n_tok), k)) for k, t in leaves.items()]
+        try:
+            with evaluating(model):
+                for ids, mask, lab in bl:
+                    with fwAD.dual_level(), twice_differentiable():
+                        dual = {k: fwAD.make_dual(t, v[k]) for k, t in leaves.items()}
+                        tangent = fwAD.unpack_dual(computed_nll(model, lambda n, p: point(n, dual.get(n, p)), ids, mask, lab)).tangent   # ∇L·v, with its graph
+                    del dual
+                    tangent.backward()                     # outside the dual level: backward's own operations carry no tangents
+                    del tangent
+        finally:
+            for h in hooks: h.remove()
         return out
     hvp.accumulates = True
     return hvp, params
@@ -468,29 +568,25 @@ def _unflat(x, like):
     return out
 
 def _vdot(a, b): return sum(_dot64(a[k], b[k]) for k in a)     # dicts of tensors: a·b in float64
-
-def _buffer(params): # the point's parameters
-    "One flat vector for all of them (fp32, fp64 for fp64 parameters) and name -> its view shaped like each parameter."
-    dt = torch.promote_types(next(iter(params.values())).dtype, torch.float32)
-    for t in params.values(): dt = torch.promote_types(dt, t.dtype)
-    buf = torch.zeros(sum(t.numel() for t in params.values()), dtype=dt, device=next(iter(params.values())).device)
-    views, i = {}, 0
-    for k, t in params.items(): views[k] = buf[i:i + t.numel()].view(t.shape); i += t.numel()
-    return buf, views
+def _axpy(y, x, a): # dicts of tensors
+    "y += a·x, tensor by tensor."
+    for k in y: y[k].add_(x[k], alpha=a)
+def _scale(y, a):
+    for t in y.values(): t.mul_(a)
 
 def _draws(views, seed): # name -> tensor shaped like each parameter, seed
     "The seeded Gaussian draws of the start vector, tensor by tensor, in the parameters' order."
     g = torch.Generator().manual_seed(seed)
     for k, t in views.items(): yield k, torch.randn(t.shape, generator=g, dtype=torch.promote_types(t.dtype, torch.float32)).to(t.device)
 
-def _start(views, seed): # views of a flat buffer, seed
+def _start(views, seed): # a buffer, seed
     "Write the seeded start vector of unit norm into `views`; returns its scale 1/‖draw‖ (to draw it again)."
     for k, x in _draws(views, seed): views[k].copy_(x)
-    scale = 1 / math.sqrt(sum(_dot64(t, t) for t in views.values()))
-    for t in views.values(): t.mul_(scale)
+    scale = 1 / math.sqrt(_vdot(views, views))
+    _scale(views, scale)
     return scale
 
-def _add_start(views, seed, scale, weight): # views of a flat buffer, the start's seed and scale, a factor
+def _add_start(views, seed, scale, weight): # a buffer, the start's seed and scale, a factor
     "views += weight × the start vector, drawn again tensor by tensor (the same values as `_start` wrote)."
     for k, x in _draws(views, seed): views[k].add_(x.mul_(scale), alpha=weight)
 
@@ -500,61 +596,66 @@ def _add_hvp(hvp, params, v, out): # the HVP, the point, name -> vector, name ->
     if getattr(hvp, 'accumulates', False): hvp(v, out); return
     for k, t in hvp(v).items(): out[k].add_(t.to(out[k].dtype))
 
-def _lanczos(hvp, params, seed, maxiter, tol): # as for `top_hessian_eigenvalue`
-    "α, β of the three-term recurrence from the seeded start until the top Ritz value converges, the start's scale and the HVPs used: two flat vectors, r = Hq − βq_prev built in place of q_prev."
+def _lanczos(hvp, params, seed, maxiter, tol, file_bytes): # as for `top_hessian_eigenvalue`
+    "α, β of the three-term recurrence from the seeded start until the top Ritz value converges, the start's scale and the HVPs used: two vectors, r = Hq − βq_prev built in place of q_prev."
     from scipy.linalg import eigh_tridiagonal
-    (q, qv), (r, rv) = _buffer(params), _buffer(params)
-    scale, a_, b_ = _start(qv, seed), [], []
+    q, r = _buffer(params, file_bytes), _buffer(params, file_bytes)
+    scale, a_, b_ = _start(q, seed), [], []
     for j in range(maxiter):
-        if j: r.mul_(-b_[-1])                                           # r holds q_prev: −βq_prev, then + Hq
-        _add_hvp(hvp, params, qv, rv)
-        a = _dot64(r, q); r.sub_(q, alpha=a)
-        b = math.sqrt(_dot64(r, r)); a_.append(a); b_.append(b)
+        if j: _scale(r, -b_[-1])                                        # r holds q_prev: −βq_prev, then + Hq
+        _add_hvp(hvp, params, q, r)
+        a = _vdot(r, q); _axpy(r, q, -a)
+        b = math.sqrt(_vdot(r, r)); a_.append(a); b_.append(b)
         th, S = eigh_tridiagonal(np.array(a_), np.array(b_[:-1])) if j else (np.array(a_), np.ones((1, 1)))
         if b == 0 or b * abs(S[-1, -1]) <= tol * abs(th[-1]): break   # the Ritz pair's residual, from the recurrence
-        r.div_(b)
-        (q, qv), (r, rv) = (r, rv), (q, qv)
+        _scale(r, 1 / b)
+        q, r = r, q
     return dict(alphas=a_, betas=b_, scale=scale, calls=len(a_))
 
-def _ritz_vector(hvp, params, seed, scale, a, b, y): # the point, the start, the recurrence's α and β, the Ritz vector's coordinates
-    "x = Σⱼ yⱼqⱼ by Clenshaw's recurrence, vₖ = yₖq₀ + (H − αₖ)vₖ₊₁/βₖ − (βₖ/βₖ₊₁)vₖ₊₂, x = v₀: the qⱼ are not kept, two flat vectors and len(y) − 1 HVPs."
-    (A, Av), (B, Bv) = _buffer(params), _buffer(params)                   # A = vₖ₊₁, B = vₖ₊₂ (v_m = 0)
-    _add_start(Av, seed, scale, float(y[-1]))
+def _ritz_vector(hvp, params, seed, scale, a, b, y, file_bytes): # the point, the start, the recurrence's α and β, the Ritz vector's coordinates
+    "x = Σⱼ yⱼqⱼ by Clenshaw's recurrence, vₖ = yₖq₀ + (H − αₖ)vₖ₊₁/βₖ − (βₖ/βₖ₊₁)vₖ₊₂, x = v₀: the qⱼ are not kept, two vectors and len(y) − 1 HVPs."
+    A, B = _buffer(params, file_bytes), _buffer(params, file_bytes)      # A = vₖ₊₁, B = vₖ₊₂ (v_m = 0)
+    _add_start(A, seed, scale, float(y[-1]))
     for k in range(len(y) - 2, -1, -1):
-        if k + 2 < len(y): B.mul_(-b[k] * b[k] / b[k + 1])             # B = vₖ₊₂ (zero while k + 2 = m)
-        _add_hvp(hvp, params, Av, Bv)
-        B.sub_(A, alpha=a[k]).div_(b[k])
-        _add_start(Bv, seed, scale, float(y[k]))
-        (A, Av), (B, Bv) = (B, Bv), (A, Av)
-    return A, Av, len(y) - 1
+        if k + 2 < len(y): _scale(B, -b[k] * b[k] / b[k + 1])          # B = vₖ₊₂ (zero while k + 2 = m)
+        _add_hvp(hvp, params, A, B)
+        _axpy(B, A, -a[k]); _scale(B, 1 / b[k])
+        _add_start(B, seed, scale, float(y[k]))
+        A, B = B, A
+    return A, len(y) - 1
 
 def top_hessian_eigenvalue(hvp, params:dict, # from `hvp_fn`
                            tol:float=1e-3, # stop when the Ritz pair's residual is below tol·|λ|
                            maxiter:int=300, # Lanczos steps at most
                            seed:int=0, # seed of the start vector
-                           vector:bool=True): # build the eigenvector (Clenshaw) and measure ‖Hv − λv‖ (twice the HVPs)
-    "The largest Hessian eigenvalue by Lanczos with a three-term recurrence: two flat parameter-sized vectors alive beside the HVP's, the residual ‖Hv − λv‖ and the HVPs used."
+                           vector:bool=True, # build the eigenvector (Clenshaw) and measure ‖Hv − λv‖ (twice the HVPs)
+                           file_bytes:int=None): # from this many bytes on, the two vectors are file-backed (`_zeros`); None: memory
+    "The largest Hessian eigenvalue by Lanczos with a three-term recurrence: two parameter-sized vectors, the residual ‖Hv − λv‖ and the HVPs used."
     from scipy.linalg import eigh_tridiagonal
-    run = _lanczos(hvp, params, seed, maxiter, tol)
+    run = _lanczos(hvp, params, seed, maxiter, tol, file_bytes)
     a, b = np.array(run['alphas']), np.array(run['betas'])
     th, S = eigh_tridiagonal(a, b[:-1]) if len(a) > 1 else (a, np.ones((1, 1)))
     lam, y, used = float(th[-1]), S[:, -1], run['calls']
     out = dict(eigenvalue=lam, residual=float(b[-1] * abs(y[-1])), n_hvp=used, steps=len(a), vector=None)
     if vector:
-        x, xv, calls = _ritz_vector(hvp, params, seed, run['scale'], a, b, y)
-        nx = math.sqrt(_dot64(x, x)); x.div_(nx)
-        hx, hxv = _buffer(params)
-        _add_hvp(hvp, params, xv, hxv)
-        hx.sub_(x, alpha=lam)
-        out.update(residual=math.sqrt(_dot64(hx, hx)), n_hvp=used + calls + 1, vector=xv)
+        x, calls = _ritz_vector(hvp, params, seed, run['scale'], a, b, y, file_bytes)
+        _scale(x, 1 / math.sqrt(_vdot(x, x)))
+        hx = _buffer(params, file_bytes)
+        _add_hvp(hvp, params, x, hx)
+        _axpy(hx, x, -lam)
+        out.update(residual=math.sqrt(_vdot(hx, hx)), n_hvp=used + calls + 1, vector=x)
     return out
 
 def hutchinson_trace(hvp, params:dict, # from `hvp_fn`
-                     n_samples:int=32, seed:int=0):
-    "tr H by Hutchinson's estimator (mean of zᵀHz over Rademacher z) and its standard error."
+                     n_samples:int=32, seed:int=0,
+                     file_bytes:int=None): # from this many bytes on, z is file-backed (`_zeros`); None: memory
+    "tr H by Hutchinson's estimator (mean of zᵀHz over Rademacher z) and its standard error; with `hvp_fn`'s HVP, zᵀHz is summed term by term as backward makes them (no Hz kept)."
     g, vals = torch.Generator().manual_seed(seed), []
+    z = _buffer(params, file_bytes)
     for _ in range(n_samples):
-        z = {k: (torch.randint(0, 2, t.shape, generator=g) * 2 - 1).to(t) for k, t in params.items()}
-        h = hvp(z); vals.append(_vdot(z, h)); del z, h
+        for k, t in z.items(): t.copy_(torch.randint(0, 2, t.shape, generator=g, dtype=torch.int8).mul_(2).sub_(1))
+        if getattr(hvp, 'accumulates', False):
+            acc = [0.0]; hvp(z, lambda k, term: acc.append(acc.pop() + _dot64(z[k], term))); vals.append(acc[0])
+        else: h = hvp(z); vals.append(_vdot(z, h)); del h
     vals = np.array(vals)
     return dict(trace=float(vals.mean()), se=float(vals.std(ddof=1) / math.sqrt(len(vals))), n_samples=len(vals))

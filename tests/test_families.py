@@ -91,6 +91,24 @@ def geometry_check(folders, data, tmp):
     assert q > 0 and abs(2 * kl / eps ** 2 - q) < 2e-2 * q, (q, 2 * kl / eps ** 2)
     d = directional_derivatives(base, data['eval'], tok, T)
     assert math.isfinite(d['g']) and math.isfinite(d['h'])
+    hessian_vector_check(base, tok, data['eval'][:3], T)
+
+def hessian_vector_check(base, tok, texts, T):
+    "`hvp_fn` (forward AD, then backward, each term drained as it comes) equals torch.func's grad of jvp on the family's own attention and output layer."
+    from torch.func import grad, jvp
+    from sitv.geometry import hvp_fn
+    from sitv.second_order import nll_sum, scored_batches
+    names = T.names[:4]
+    hv, pt = hvp_fn(base, texts, tok, names, batch_size=3)
+    v = {k: T[k].to(pt[k].dtype) for k in names}
+    got = hv(v)
+    bl, n = scored_batches(texts, tok, 3, 256, 'cpu', model=base)
+    ref = {k: 0 for k in names}
+    for b in bl:
+        h = grad(lambda d: jvp(lambda e: nll_sum(base, e, *b), (d,), (v,))[1])(pt)
+        ref = {k: ref[k] + h[k] / n for k in names}
+    for k in names:                                        # in norm: RMSNorm computes in fp32 even in a float64 model
+        assert float((got[k] - ref[k]).norm()) <= 1e-6 * float(ref[k].norm()) and float(ref[k].norm()) > 0, (k, float((got[k] - ref[k]).norm()), float(ref[k].norm()))
 
 # --- lora: a full-rank extraction with modules_to_save, loaded by plain peft and merged, is the fine-tuned model ---
 def lora_check(folders, data, tmp):

@@ -207,3 +207,44 @@ def test_geometry_scores_through_the_evaluate_kernel(tiny):
             for k, g in zip(names, ref): assert torch.allclose(gs[k][r], g, rtol=1e-5, atol=1e-7)
             seen += 1
     assert seen == len(ex)
+
+def test_twice_differentiable_composes_softmaxes_that_backward_can_differentiate():
+    "Same values as torch's kernels; and the reason it exists: backward through torch's own forward-AD formula refuses."
+    import torch.autograd.forward_ad as fwAD
+    import torch.nn.functional as F
+    from sitv.geometry import twice_differentiable
+    g = torch.Generator().manual_seed(0)
+    x, t = torch.randn(3, 11, generator=g, dtype=torch.float64), torch.randn(3, 11, generator=g, dtype=torch.float64)
+    x[0, 3] = -math.inf                                                       # a masked logit
+    fs = [lambda z: F.softmax(z, dim=-1), lambda z: F.log_softmax(z, -1), lambda z: torch.logsumexp(z, -1), lambda z: z.softmax(-1, dtype=torch.float32)]
+    for f in fs:
+        with twice_differentiable(): got = f(x)
+        torch.testing.assert_close(got, f(x), rtol=1e-12 if got.dtype == torch.float64 else 1e-6, atol=0)
+    def hv(mode):
+        z = x[1:].clone().requires_grad_()
+        with fwAD.dual_level(), mode:
+            tan = fwAD.unpack_dual(torch.logsumexp(fwAD.make_dual(z, t[1:]), -1).sum()).tangent
+        return torch.autograd.grad(tan, z)[0]
+    got = hv(twice_differentiable())
+    p = torch.softmax(x[1:], -1)                                              # d/dz of Σ p·t: p ⊙ (t − p·t)
+    torch.testing.assert_close(got, p * (t[1:] - (p * t[1:]).sum(-1, keepdim=True)), rtol=1e-12, atol=1e-15)
+    import contextlib
+    with pytest.raises(RuntimeError, match='inplace'): hv(contextlib.nullcontext())
+
+def test_hessian_vector_products_drain_into_out_and_file_backed_buffers(tiny):
+    "`hvp_fn` adds into a given `out` (twice = 2 Hv), hands terms to a function, and Lanczos on file-backed vectors equals Lanczos in memory."
+    m, tok, ex, names, tv = tiny
+    hv, pt = hvp_fn(m, ex, tok, names)
+    v = {k: tv[k] for k in names}
+    h1 = hv(v)
+    out = {k: torch.zeros_like(p) for k, p in pt.items()}
+    hv(v, out); hv(v, out)
+    for k in names: torch.testing.assert_close(out[k], 2 * h1[k])
+    seen = {}
+    hv(v, lambda k, term: seen.__setitem__(k, seen.get(k, 0) + term))
+    for k in names: torch.testing.assert_close(seen[k], h1[k])
+    a = top_hessian_eigenvalue(hv, pt, maxiter=8, seed=3)
+    b = top_hessian_eigenvalue(hv, pt, maxiter=8, seed=3, file_bytes=0)
+    assert a['eigenvalue'] == b['eigenvalue'] and a['steps'] == b['steps']
+    assert all(torch.equal(a['vector'][k], b['vector'][k]) for k in names)
+    assert hutchinson_trace(hv, pt, 4, 1, file_bytes=0)['trace'] == hutchinson_trace(hv, pt, 4, 1)['trace']
