@@ -19,6 +19,7 @@ REAL = HERE.parent / 'reports' / 'inputs' / 'real'
 WHAT = dict(fq='TᵀFT (one JVP pass)', kl='KL(p_base ‖ p_α) at 2 α', dd='g and TᵀHT by nested JVPs (α = 1)', rh='span Hessian of T (1 × 1)',
             diag='diagonal Fisher, sampled labels (per-text gradients streamed, diagonal file-backed)', hvp='one full-parameter Hessian-vector product (texts one at a time)',
             lanczos='λ_max by Lanczos, 2 steps and the Ritz vector', hutchinson='tr H by Hutchinson, 1 probe',
+            lanczos_off='λ_max by Lanczos as above, what backward needs in scratch-file pages (offload_bytes 64 KiB)', hutchinson_off='tr H by Hutchinson as above, offloaded',
             G='plane metric G(c) of T and a random T₂ (1 text)', K='Gaussian curvature of that plane at one point (1 text)',
             tsvc='TSV-C of one full T (built)', ta='task arithmetic of two full T (built)', tsvm='TSV-M, polar (built)',
             ties='TIES, global trim (built)', ties_tensor="TIES, peft's per-tensor trim (built)", dare='DARE (built)')
@@ -32,10 +33,10 @@ def piece(name, base, tok, texts, T, tvs, fb):
     elif name == 'dd': directional_derivatives(base, texts, tok, T, alpha=1.0)
     elif name == 'rh': geo.restricted_hessian(base, texts, tok, [T])
     elif name == 'diag': geo.fisher_diagonal(base, texts, tok, 'sampled', 0, project=[T], batch_size=1, file_bytes=fb)
-    elif name in ('hvp', 'lanczos', 'hutchinson'):
-        hv, pt = geo.hvp_fn(base, texts, tok, batch_size=1)
+    elif name in ('hvp', 'lanczos', 'hutchinson', 'lanczos_off', 'hutchinson_off'):
+        hv, pt = geo.hvp_fn(base, texts, tok, batch_size=1, offload_bytes=1 << 16 if name.endswith('_off') else None)
         if name == 'hvp': hv({k: torch.randn(p.shape, generator=torch.Generator().manual_seed(0)) for k, p in pt.items()})
-        elif name == 'lanczos': geo.top_hessian_eigenvalue(hv, pt, maxiter=2, file_bytes=fb)
+        elif name.startswith('lanczos'): geo.top_hessian_eigenvalue(hv, pt, maxiter=2, file_bytes=fb)
         else: geo.hutchinson_trace(hv, pt, 1, file_bytes=fb)
     elif name in ('G', 'K'):
         G = geo.lm_metric(base, texts[:1], tok, [T, geo.lean_random_direction(T, 0, fb)])

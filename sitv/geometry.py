@@ -10,10 +10,12 @@ __all__ = ['FORM_CHUNK_DIV', 'CHUNK64', 'categorical_form', 'gaussian_form', 'is
            'frozen_energy_hessian', 'bvp_geodesic', 'refine', 'bvp_step_check', 'lm_head', 'lm_form', 'moved_by',
            'lm_outputs', 'lm_metric', 'fisher_quadratic', 'kl_from_base', 'per_example_grads', 'streamed_grads',
            'fisher_diagonal', 'diagonal_quadratic', 'projected_quadratic', 'lean_random_direction',
-           'twice_differentiable', 'hvp_fn', 'restricted_hessian', 'top_hessian_eigenvalue', 'hutchinson_trace']
+           'twice_differentiable', 'offloaded', 'hvp_fn', 'restricted_hessian', 'top_hessian_eigenvalue',
+           'hutchinson_trace']
 
 # %% ../nbs/geometry.ipynb #95a99125
 import math, os, tempfile
+from contextlib import contextmanager, nullcontext
 from functools import partial
 
 import numpy as np
@@ -514,16 +516,42 @@ def _drain(out, scale): # name -> accumulator, or a function (name, term); the f
         else: out[name].add_(g, alpha=scale)
     return hook
 
+class _Stash:
+    "Tensors copied into shared mappings of unlinked scratch files, 64-byte aligned, a mapping of `chunk` bytes at a time (larger ones get their own); all freed with the stash."
+    def __init__(self, chunk:int=1 << 28): self.chunk, self.maps, self.free = chunk, [], 0
+    def put(self, t):
+        n = t.numel() * t.element_size()
+        if n > self.free:
+            size = max(self.chunk, n); self.maps.append(_zeros(size, torch.uint8, 'cpu', 0)); self.free = size
+        m = self.maps[-1]; at = len(m) - self.free
+        out = m[at:at + n].view(t.dtype).view(t.shape)
+        out.copy_(t); self.free -= n + (-(at + n) % 64)
+        return out
+
+@contextmanager
+def offloaded(keep:set, # data pointers of storages to leave in place (parameters, directions)
+              min_bytes:int=1 << 16): # smaller tensors stay in memory
+    "Inside: the tensors autograd saves for backward (CPU, ≥ `min_bytes`, not in `keep`) are kept in scratch-file pages (`_Stash`), not anonymous memory; freed when the block and its graph are done."
+    stash = _Stash()
+    def pack(t):
+        try: ptr = t.untyped_storage().data_ptr()
+        except RuntimeError: return t                         # no storage of its own to read (e.g. a wrapped tensor)
+        if t.device.type != 'cpu' or t.numel() * t.element_size() < min_bytes or ptr in keep: return t
+        with torch.no_grad(): return stash.put(fwAD.unpack_dual(t).primal)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): yield stash
+
 def hvp_fn(model, examples:list, tok, # causal LM, texts, tokenizer
            names:list=None, # parameters to differentiate (default: all)
            batch_size:int=32, max_len:int=256,
-           tv:TaskVector=None, alpha:float=0.0): # the point θ_base + αT (default: the model's parameters), built module by module
+           tv:TaskVector=None, alpha:float=0.0, # the point θ_base + αT (default: the model's parameters), built module by module
+           offload_bytes:int=None): # from this many bytes on, a tensor backward needs (activations, their tangents, the point's weights) is kept in scratch-file pages (`offloaded`); None: memory
     "(v, out=None) ↦ Hv for the token-mean loss at the point (dicts over `names`; reverse-over-forward AD), each parameter's term of each batch added into `out` (a dict, or a function (name, term)) as backward makes it; and the model's parameters (not copied)."
     allp = {n: p.detach() for n, p in model.named_parameters()}
     names = list(allp) if names is None else list(names)
     params = {n: allp[n] for n in names}
     point = moved_by(model, torch.tensor([float(alpha)], dtype=torch.float64), [tv] if tv is not None else [])
     bl, n_tok = scored_batches(examples, tok, batch_size, max_len, next(model.parameters()).device, model=model)
+    keep = {p.untyped_storage().data_ptr() for p in allp.values()} | ({t.untyped_storage().data_ptr() for t in tv.deltas.values()} if tv is not None else set())
     def hvp(v, out=None):
         if out is None: out = {k: torch.zeros_like(p) for k, p in params.items()}
         leaves = {k: p.detach().requires_grad_() for k, p in params.items()}      # the weights' storage, not copied
@@ -531,12 +559,13 @@ def hvp_fn(model, examples:list, tok, # causal LM, texts, tokenizer
         try:
             with evaluating(model):
                 for ids, mask, lab in bl:
-                    with fwAD.dual_level(), twice_differentiable():
-                        dual = {k: fwAD.make_dual(t, v[k]) for k, t in leaves.items()}
-                        tangent = fwAD.unpack_dual(computed_nll(model, lambda n, p: point(n, dual.get(n, p)), ids, mask, lab)).tangent   # ∇L·v, with its graph
-                    del dual
-                    tangent.backward()                     # outside the dual level: backward's own operations carry no tangents
-                    del tangent
+                    with offloaded(keep | {t.untyped_storage().data_ptr() for t in v.values()}, offload_bytes) if offload_bytes is not None else nullcontext():
+                        with fwAD.dual_level(), twice_differentiable():
+                            dual = {k: fwAD.make_dual(t, v[k]) for k, t in leaves.items()}
+                            tangent = fwAD.unpack_dual(computed_nll(model, lambda n, p: point(n, dual.get(n, p)), ids, mask, lab)).tangent   # ∇L·v, with its graph
+                        del dual
+                        tangent.backward()                 # outside the dual level: backward's own operations carry no tangents
+                        del tangent
         finally:
             for h in hooks: h.remove()
         return out

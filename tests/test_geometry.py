@@ -248,3 +248,25 @@ def test_hessian_vector_products_drain_into_out_and_file_backed_buffers(tiny):
     assert a['eigenvalue'] == b['eigenvalue'] and a['steps'] == b['steps']
     assert all(torch.equal(a['vector'][k], b['vector'][k]) for k in names)
     assert hutchinson_trace(hv, pt, 4, 1, file_bytes=0)['trace'] == hutchinson_trace(hv, pt, 4, 1)['trace']
+
+def test_offloaded_hvp_keeps_saved_tensors_in_scratch_pages_and_gives_the_same_product():
+    "offload_bytes=0: every tensor backward saves (but the parameters and directions) goes to the stash; the product is bit-equal, at θ_base and at θ_base + T."
+    from sitv.geometry import _Stash
+    m = random_llama(seed=0, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2)
+    tok, ex = byte_tokenizer(), make_split('general', 'eval', 4)
+    P = dict(m.named_parameters()); g = torch.Generator().manual_seed(0)
+    tv = TaskVector({n: 0.01 * torch.randn(p.shape, generator=g) for n, p in P.items()}, fingerprint(P, list(P)))
+    stashed, put = [], _Stash.put
+    def spy(self, t): stashed.append(t.untyped_storage().data_ptr()); return put(self, t)
+    for kw in (dict(), dict(tv=tv, alpha=1.0)):
+        a, pt = hvp_fn(m, ex, tok, batch_size=2, **kw)
+        b, _ = hvp_fn(m, ex, tok, batch_size=2, offload_bytes=0, **kw)
+        v = {k: torch.randn(p.shape, generator=g) for k, p in pt.items()}
+        ha = a(v); stashed.clear()
+        _Stash.put = spy
+        try: hb = b(v)
+        finally: _Stash.put = put
+        assert len(stashed) > 100                                          # positive control: the activations went to the stash
+        keep = {p.untyped_storage().data_ptr() for p in P.values()} | {t.untyped_storage().data_ptr() for t in list(v.values()) + list(tv.deltas.values())}
+        assert not keep & set(stashed)                                      # the weights and directions were not copied
+        for k in ha: assert torch.equal(ha[k], hb[k]), k
