@@ -147,6 +147,7 @@ def test_geometry_report(tmp_path):
     "Small sizes through papermill: every section runs, reports its checks, and writes its measured numbers."
     nb = run_report('geometry.ipynb', tmp_path / 'g.ipynb', tmp_path, task='sentiment_positive', second='random', n_eval=8, n_geo=3,
                     n_random=2, fisher_draws=2, n_hutchinson=2, geo_steps=1, bvp_segments=1, bvp_evals=10, shoot_solves=3, lanczos_tol=1e-2,
+                    plane_points='0,1', bvp_nodes=4,
                     kl_alphas='0.01,0.1,1', curv_alphas='0,1', out_dir=str(tmp_path / 'r'),
                     base_file_mib=0, hvp_batch_size=3, hvp_offload_kib=0, grad_batch_size=1)   # every vector in a scratch file, as a real model's are; HVPs over
     # three texts at a time, what their backward needs in scratch pages; per-text gradients streamed: the large-model paths
@@ -159,13 +160,24 @@ def test_geometry_report(tmp_path):
     kl, q = np.array(m['kl']['kl']), np.array(m['kl']['quadratic'])
     assert abs(kl[0] / q[0] - 1) < 0.1                         # ½α²TᵀFT is the small-α KL on real data too
     assert set(m['curvature']['sharpness']) == {'θ_base', 'θ_ft (sentiment_positive)'} and len(m['curvature']['span_eigenvalues']) == 4
-    assert isinstance(m['plane']['resolved'], bool) and set(m['plane']['K']) == {'(0.0, 0.0)', '(0.5, 0.0)', '(1.0, 0.0)'}
+    assert isinstance(m['plane']['resolved'], bool) and set(m['plane']['K']) == {'(0.0, 0.0)', '(1.0, 0.0)'} == set(m['plane']['G'])
+    assert m['plane']['parts'] == ['curvature', 'shooting', 'bvp'] and m['plane']['planned_seconds'] > 0
     assert np.array(m['plane']['christoffel_at_base']).shape == (2, 2, 2)
     text = text_of(nb)
     assert 'standard errors' in text and ('The geodesic is resolved' in text or 'NOT resolved at 1 RK4 steps' in text)
     bvp = m['plane']['bvp']                                    # the boundary-value geodesic at 1 and 2 segments, with its verdict
-    assert bvp['n'] == 1 and bvp['length_n'] > 0 and bvp['length_2n'] > 0 and isinstance(bvp['resolved'], bool)
+    assert bvp['n'] == 1 and bvp['nodes'] == 4 and bvp['length_n'] > 0 and bvp['length_2n'] > 0 and isinstance(bvp['resolved'], bool)
     assert ('The boundary-value geodesic is resolved' in text) == bvp['resolved'] and 'boundary-value geodesic is' in text
     assert len(outputs(nb, 'image/png')) >= 3
     bare = [o['data']['text/plain'] for o in outputs(nb, 'text/plain') if o.get('output_type') == 'execute_result' and ''.join(o['data']['text/plain']).strip().isdigit()]
     assert not bare, f'unlabelled numbers in the report (a memory lap as the last line of a cell?): {bare}'
+    assert 'nodes per segment' in text and 'Measured at the base in this run: G(c)' in text and 'planned at most' in text
+
+def test_bad_plane_parameters_are_refused_before_loading():
+    "The plane's parameters are checked with the others, before the model is loaded (the report's own input cells, tests/nbrun.py)."
+    from nbrun import run_inputs
+    bad = lambda **p: run_inputs('geometry.ipynb', 'second_name = ', **p)
+    assert "unknown plane parts ['geodesics']: choose from curvature, shooting, bvp" in bad(plane='curvature,geodesics')
+    assert 'plane_points must name at least one' in bad(plane_points=' ')
+    assert 'bvp_nodes must be an integer ≥ 1, got 0' in bad(bvp_nodes=0)
+    assert 'n_geo must be an integer ≥ 1, got 0' in bad(n_geo=0)
