@@ -7,7 +7,7 @@ pages handed back between pieces), in copies of the weights, and its seconds. Th
 `scripts/make_reports.py` (`reports/inputs/real`): the plain-peft code adapter for geometry, the two plain-loop full
 fine-tunes for the merges; the texts are the first `--texts` of the prose eval set.
 
-Usage: python benchmarks/real_memory.py [--texts 4] [--pieces fq,kl,dd,rh,diag,hvp,lanczos,hutchinson,G,K,tsvc,ta,tsvm,ties,ties_tensor,dare]
+Usage: python benchmarks/real_memory.py [--texts 4] [--pieces fq,kl,dd,rh,diag,hvp,lanczos,hutchinson,G,K,bvp,tsvc,ta,tsvm,ties,ties_tensor,dare]
 Writes benchmarks/results/<date>-real-memory.{json,md}."""
 import argparse, json, os, platform, time
 from pathlib import Path
@@ -21,6 +21,7 @@ WHAT = dict(fq='TᵀFT (one JVP pass)', kl='KL(p_base ‖ p_α) at 2 α', dd='g 
             lanczos='λ_max by Lanczos, 2 steps and the Ritz vector', hutchinson='tr H by Hutchinson, 1 probe',
             lanczos_off='λ_max by Lanczos as above, what backward needs in scratch-file pages (offload_bytes 64 KiB)', hutchinson_off='tr H by Hutchinson as above, offloaded',
             G='plane metric G(c) of T and a random T₂ (1 text)', K='Gaussian curvature of that plane at one point (1 text)',
+            bvp='gradient of the boundary-value energy of a 2-segment path in that plane (4 terms, each backwarded as it is computed)',
             tsvc='TSV-C of one full T (built)', ta='task arithmetic of two full T (built)', tsvm='TSV-M, polar (built)',
             ties='TIES, global trim (built)', ties_tensor="TIES, peft's per-tensor trim (built)", dare='DARE (built)')
 
@@ -38,10 +39,11 @@ def piece(name, base, tok, texts, T, tvs, fb):
         if name == 'hvp': hv({k: torch.randn(p.shape, generator=torch.Generator().manual_seed(0)) for k, p in pt.items()})
         elif name.startswith('lanczos'): geo.top_hessian_eigenvalue(hv, pt, maxiter=2, file_bytes=fb)
         else: geo.hutchinson_trace(hv, pt, 1, file_bytes=fb)
-    elif name in ('G', 'K'):
+    elif name in ('G', 'K', 'bvp'):
         G = geo.lm_metric(base, texts[:1], tok, [T, geo.lean_random_direction(T, 0, fb)])
         c = torch.tensor([0.5, 0.0], dtype=torch.float64)
-        G(c) if name == 'G' else geo.gaussian_curvature(G, c)
+        if name == 'bvp': geo.segment_quads(G, torch.tensor([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]], dtype=torch.float64, requires_grad=True), 2, backward=2)
+        else: G(c) if name == 'G' else geo.gaussian_curvature(G, c)
     elif name == 'tsvc': tsv.tsv_compress(tvs[0], n_tasks=2, file_bytes=fb)
     else: dict(ta=lambda: tsv.task_arithmetic(tvs, file_bytes=fb), tsvm=lambda: tsv.tsv_merge(tvs, None, 'polar', file_bytes=fb),
                ties=lambda: tsv.ties(tvs, 0.2, 'global', file_bytes=fb), ties_tensor=lambda: tsv.ties(tvs, 0.2, 'tensor', file_bytes=fb),

@@ -69,6 +69,11 @@ REAL = {**{f'real-sweep-{t}-{k}': real_sweep(t, k) for t in ('code', 'prose') fo
                                        task_data=f'{REAL_IN}/data/code-eval.jsonl,{REAL_IN}/data/prose-eval.jsonl', general_data=f'{REAL_IN}/data/prose-eval.jsonl',
                                        adapters=f'{REAL_IN}/lora-code,{REAL_IN}/lora-prose', merge_alpha_min=0.5, merge_alpha_max=1.5, merge_alpha_step=0.5,
                                        sweep_step=0.5, n_val=8, n_task_eval=8, n_general_eval=8, batch_size=8, out_dir=REAL_OUT)),
+        'real-geometry': ('geometry.ipynb', dict(model='smollm2', adapter=f'{REAL_IN}/lora-code', task='code', second='random',
+                                                 general_data=f'{REAL_IN}/data/prose-eval.jsonl', n_eval=4, n_geo=1, n_random=1, fisher_draws=2,
+                                                 grad_batch_size=1, hvp_batch_size=1, hvp_offload_kib=64, kl_alphas='0.1,1', curv_alphas='0,1', lanczos_maxiter=4,
+                                                 n_hutchinson=2, plane='curvature,bvp', plane_points='0,1', geo_steps=2, bvp_segments=1, bvp_evals=3, bvp_nodes=4,
+                                                 out_dir=REAL_OUT)),
         'real-cross-task': ('cross_task.ipynb', dict(results_dir=REAL_OUT))}
 REPORTS.update(REAL)      # --check requires every one of them, and the docs sidebar lists them
 READS = {'cross-task': [f'sweep-{t}' for t in TASKS] + ['sweep-my_qa'],   # reports whose result files another report reads

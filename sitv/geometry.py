@@ -711,7 +711,7 @@ def hutchinson_trace(hvp, params:dict, # from `hvp_fn`
     return dict(trace=float(vals.mean()), se=float(vals.std(ddof=1) / math.sqrt(len(vals))), n_samples=len(vals))
 
 # %% ../nbs/geometry.ipynb #ec18cbf1
-PLANE_UNITS = dict(metric=1.4, christoffel=6.0, curvature=36.0, quad=1.0, quad_grad=5.0)   # cost in quads, measured on SmolLM2-135M (see above)
+PLANE_UNITS = dict(metric=1.5, christoffel=6.0, curvature=25.0, quad=1.0, quad_grad=3.0)   # cost in quads, measured on SmolLM2-135M (see above)
 PLANE_PARTS = ('curvature', 'shooting', 'bvp')
 
 def plane_work(parts, # the parts beyond the metric: any of `PLANE_PARTS`
