@@ -60,10 +60,6 @@ def pullback(outputs:list, # functions c ↦ η (their forms are summed, e.g. on
     return G * scale
 
 # %% ../nbs/geometry.ipynb #61cf8c49
-def _jac(f, x): # f: tensor ↦ tensor, x: 1-D tensor
-    "∂f/∂x_l stacked on a new first axis, by forward mode (`torch.func.jacfwd`, which nests inside other torch.func transforms)."
-    return torch.movedim(jacfwd(f)(x), -1, 0)
-
 def _christoffel(G, D): # metric and D[l, i, j] = ∂_l G_ij
     T = D.permute(1, 0, 2) + D.permute(1, 2, 0) - D            # T[d, b, c] = ∂_b G_dc + ∂_c G_db − ∂_d G_bc
     return 0.5 * torch.einsum('ad,dbc->abc', torch.linalg.inv(G), T)
@@ -72,6 +68,10 @@ def _jac_and_value(f, x): # f: tensor ↦ tensor, x: 1-D tensor
     "(∂f/∂x_l stacked on a new first axis, f(x)): the value comes out of the same forward-mode pass (`has_aux`), not from a second one."
     D, v = jacfwd(lambda y: (lambda o: (o, o))(f(y)), has_aux=True)(x)
     return torch.movedim(D, -1, 0), v
+
+def _jac(f, x): # f: tensor ↦ tensor, x: 1-D tensor
+    "∂f/∂x_l stacked on a new first axis, by forward mode (`torch.func.jacfwd`, which nests inside other torch.func transforms)."
+    return _jac_and_value(f, x)[0]
 
 def christoffel(metric, # c ↦ G(c), k × k
                 c:torch.Tensor): # where
@@ -611,7 +611,6 @@ def restricted_hessian(model, examples:list, tok, tvs:list, # model, texts, toke
     ev, vec = scipy.linalg.eigh(M, gram)
     return dict(M=M, gram=gram, eigenvalues=ev[::-1], eigenvectors=vec[:, ::-1])
 
-def _flat(d): return torch.cat([t.reshape(-1).double() for t in d.values()])
 def _unflat(x, like):
     out, i = {}, 0
     for n, t in like.items(): out[n] = x[i:i + t.numel()].reshape(t.shape).to(t.dtype); i += t.numel()

@@ -20,7 +20,7 @@ from transformers.pytorch_utils import Conv1D
 
 from .core import TaskVector
 from .data import batches
-from .evaluate import HEAD_CHUNK_BYTES, attention, causal_lm, evaluating, head_logits, padding_window, scored_logits, token_nll
+from .evaluate import HEAD_CHUNK_BYTES, attention, causal_lm, evaluating, head_logits, padding_window, scored_logits, token_budget, token_nll
 
 # %% ../nbs/second_order.ipynb #a0c82105
 def taylor2(f, # scalar function of a 0-d tensor
@@ -38,9 +38,11 @@ def quadratic_predictions(g:float, h:float): # slope and curvature of L along T 
 def scored_batches(examples:list, tok, # texts and tokenizer
                    batch_size:int, max_len:int, # as for `sitv.data.batches`
                    device, # where the tensors go
-                   model=None): # the model they are for: texts go one per batch where padding would break its attention
-    "Batches as (input_ids, attention_mask, shifted labels) on `device`, and the number of scored tokens (an error if none)."
-    bl = [(b['input_ids'].to(device), b['attention_mask'].to(device), b['labels'][:, 1:].to(device)) for _, b in batches(examples, tok, batch_size, max_len)]
+                   model=None, # the model they are for: texts go one per batch where padding would break its attention
+                   copies:int=4): # activation values per token the pass carries (forward mode over three tangents: 4), for `token_budget`
+    "Batches as (input_ids, attention_mask, shifted labels) on `device`, and the number of scored tokens (an error if none); with `model`, also cut by `sitv.evaluate.token_budget`."
+    cap = token_budget(model, max_len, copies=copies) if model is not None else None
+    bl = [(b['input_ids'].to(device), b['attention_mask'].to(device), b['labels'][:, 1:].to(device)) for _, b in batches(examples, tok, batch_size, max_len, max_tokens=cap)]
     if model is not None and batch_size > 1 and (sw := padding_window(model)) and max(i.shape[1] for i, _, _ in bl) > sw:
         return scored_batches(examples, tok, 1, max_len, device)
     n = sum(int((l != -100).sum()) for _, _, l in bl)
@@ -100,13 +102,20 @@ def frozen(model): # an `nn.Module`
     finally:
         for p_, r in req: p_.requires_grad_(r)
 
+def _scaled_embedding(m): # a module
+    "Gemma's (and other families') `…ScaledWordEmbedding`: an `Embedding` whose forward multiplies the rows by `embed_scale`."
+    return isinstance(m, torch.nn.Embedding) and type(m).__name__.endswith('ScaledWordEmbedding') and hasattr(m, 'embed_scale')
+
 def _linear_part(m, k): # a module and the name of one of its own parameters
-    "f(x, w) with m(x) = f(x, w) + (terms without w) when m's output is linear in that parameter (Linear, GPT-2's Conv1D, Embedding), else None."
-    if k == 'bias' and isinstance(m, (torch.nn.Linear, Conv1D)): return lambda x, w: w
+    "f(x, w) with m(x) = f(x, w) + (terms without w) when m's output is linear in that parameter (Linear, GPT-2's Conv1D, Embedding, a scaled embedding), else None; a subclass with a forward of its own is not taken for its base class."
+    own = lambda cls: isinstance(m, cls) and type(m).forward is cls.forward      # OPT's learned positions are an Embedding that offsets its input
+    if k == 'bias' and (own(torch.nn.Linear) or own(Conv1D)): return lambda x, w: w
     if k != 'weight': return None
-    if isinstance(m, torch.nn.Linear): return F.linear
-    if isinstance(m, Conv1D): return lambda x, w: x @ w
-    if isinstance(m, torch.nn.Embedding) and m.max_norm is None: return F.embedding
+    if own(torch.nn.Linear): return F.linear
+    if own(Conv1D): return lambda x, w: x @ w
+    if isinstance(m, torch.nn.Embedding) and m.max_norm is None:
+        if own(torch.nn.Embedding): return F.embedding
+        if _scaled_embedding(m): return lambda x, w: F.embedding(x, w) * m.embed_scale.to(w.dtype)
     return None
 
 @contextmanager
