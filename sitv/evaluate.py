@@ -6,8 +6,8 @@ Docs: https://sitv-project.github.io/sitv/evaluate.html.md"""
 
 # %% auto #0
 __all__ = ['HEAD_CHUNK_BYTES', 'ACTIVATION_BYTES', 'shifted', 'token_nll', 'evaluating', 'attention', 'causal_lm', 'head_logits',
-           'scored_positions', 'scored_columns', 'at_positions', 'scored_logits', 'token_bytes', 'token_budget',
-           'padding_window', 'score', 'ratio_se', 'summarize', 'evaluate']
+           'scored_positions', 'scored_columns', 'at_positions', 'scored_logits', 'training_loss', 'token_bytes',
+           'token_budget', 'padding_window', 'score', 'ratio_se', 'summarize', 'evaluate']
 
 # %% ../nbs/evaluate.ipynb #c97e72cf
 import math
@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from torch.utils.checkpoint import checkpoint
 
 from .data import batches
 
@@ -111,6 +113,20 @@ def scored_logits(model, # a causal LM (or a module returning `.logits`)
     for i in range(0, len(y), step):
         s = slice(i, min(len(y), i + step))
         yield logits(s), y[s], s
+
+# %% ../nbs/evaluate.ipynb #559da534
+def training_loss(model, # a causal LM (in the mode the caller set: train, with dropout, or eval)
+                  ids, mask, labels): # one batch, `labels` as `sitv.data.collate` makes them (unshifted, −100 where not scored)
+    "Mean NLL of the scored tokens with gradients, the output layer applied chunk by chunk and recomputed in backward (no batch × length × vocabulary tensor)."
+    lab = labels[:, 1:]
+    at = scored_positions(lab)
+    if len(at) == 0: raise ValueError('no scored tokens in the batch')
+    y, lm = at_positions(lab, at), causal_lm(model)
+    if not _has_head(lm): return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    h = at_positions(lm.base_model(input_ids=ids, attention_mask=mask)[0][:, :-1], at)
+    step = max(1, HEAD_CHUNK_BYTES // (4 * lm.get_output_embeddings().weight.shape[0]))
+    nll = lambda hc, yc: F.cross_entropy(head_logits(lm, hc).float(), yc, reduction='sum')
+    return sum(checkpoint(nll, h[i:i + step], y[i:i + step], use_reentrant=False) for i in range(0, len(y), step)) / len(y)
 
 # %% ../nbs/evaluate.ipynb #7a6f2323
 ACTIVATION_BYTES = 2**30   # what one forward pass's activations may hold: 1 GiB (the output layer's chunks come on top: HEAD_CHUNK_BYTES)
