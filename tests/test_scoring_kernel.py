@@ -189,3 +189,32 @@ def test_the_derivative_passes_are_cut_by_the_budget_too(tok, monkeypatch):
     assert len(tight) > len(loose) and max(i.numel() for i, _, _ in tight) <= 256 < max(i.numel() for i, _, _ in loose)
     d1 = directional_derivatives(m, xs, tok, tv)
     assert_rel(d1['g'], d0['g'], 1e-9); assert_rel(d1['h'], d0['h'], 1e-9)
+
+# --- fine-tuning's loss ---
+@pytest.mark.parametrize('family', list(families.FAMILIES))
+def test_training_loss_equals_the_models_own_loss_and_gradients(family, tok):
+    "`training_loss` (hidden states, chunked head under checkpointing) against `model(..., labels=...).loss` and its gradients, prompt/completion batch, fp32."
+    from sitv.evaluate import training_loss
+    m = families.model(family)
+    (_, b), = batches(examples('prompt_completion', tok), tok, 5, 256, min_fill=0)
+    m.zero_grad(); (want := m(**b).loss).backward()
+    g = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+    m.zero_grad(); (got := training_loss(m, b['input_ids'], b['attention_mask'], b['labels'])).backward()
+    assert_rel(got.item(), want.item())
+    assert {n for n, p in m.named_parameters() if p.grad is not None} == set(g)
+    worst = max(float((p.grad - g[n]).norm() / g[n].norm()) for n, p in m.named_parameters() if n in g and g[n].norm() > 0)
+    assert worst < 1e-5, worst
+
+def test_training_loss_through_a_peft_adapter(tok):
+    "A peft LoRA model (as `sitv.lora.lora_finetune` trains it): the same loss and adapter gradients as peft's own forward."
+    from peft import LoraConfig, get_peft_model
+    from sitv.evaluate import training_loss
+    torch.manual_seed(0)
+    pm = get_peft_model(families.model('qwen2-tied'), LoraConfig(r=4, lora_alpha=8, target_modules='all-linear', init_lora_weights=False))
+    (_, b), = batches(examples('chat', tok), tok, 5, 256, min_fill=0)
+    pm.zero_grad(); (want := pm(**b).loss).backward()
+    g = {n: p.grad.clone() for n, p in pm.named_parameters() if p.requires_grad}
+    pm.zero_grad(); (got := training_loss(pm, b['input_ids'], b['attention_mask'], b['labels'])).backward()
+    assert_rel(got.item(), want.item())
+    assert g and all(n.count('lora_') for n in g)
+    assert max(float((p.grad - g[n]).norm() / g[n].norm()) for n, p in pm.named_parameters() if n in g) < 1e-5
