@@ -19,6 +19,9 @@ After one warm-up evaluation, measured side by side:
    2 × (non-embedding parameters + vocab × hidden, the tied head being a matmul) per real token, plus attention
    4 × heads × head_dim × c per layer per real token, c = the positions it attends to (i + 1 at position i, capped at
    the sliding window on local layers); divided by the evaluation's seconds and by the peak.
+6. no full logits: `score` (the model's body once, the output layer on the scored positions only, in chunks) against the
+   whole-batch logits it replaced (`benchmarks/logits_cost.py`'s `full_logits_score`), alternated, per eval set: seconds
+   per evaluation and, on CUDA, the peak memory of each (the task set scores the answers only, the general set every token).
 Also: real and computed (batch × padded length) tokens per evaluation, L(0) of the sweep against the fixed evaluation's
 loss (must be equal: α = 0 writes the base back bit for bit), and peak GPU memory on CUDA. The seed reports 0.68 s per α
 on an H200 for Gemma-3-4B; the goal is ≤ 0.1 s. `--tiny` builds a tiny model of the same family (CPU, seconds; CI).
@@ -41,6 +44,8 @@ from sitv.grid import alpha_grid, doubling_pairs
 from sitv.model import byte_tokenizer, n_params
 from sitv.results import Results
 from sitv.sweep import sweep
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from logits_cost import full_logits_score          # the removed whole-batch-logits path, for section 6
 
 SEED_S_PER_ALPHA, GOAL_S_PER_ALPHA = 0.68, 0.1     # the seed's figure on an H200 and the issue's goal
 HI = 1.5                                            # the seed's α range is [−0.5, 1.5]
@@ -239,6 +244,19 @@ def measure(a):
     out['sweep_over_fixed'] = out['sweep_wall_seconds'] / (len(grid) * out['fixed_eval_seconds'])
     log(f"{a.dtype} matmul peak {out['matmul_peak_flops'] / 1e12:.3f} TFLOP/s; fixed evaluation {out['achieved_flops'] / 1e12:.3f} TFLOP/s "
         f"on real tokens = {out['achieved_fraction']:.3f} of it")
+    # 6. no full logits: `score` (the output layer on the scored positions only, in chunks) against the whole-batch logits it
+    # replaced (`logits_cost.full_logits_score`), alternated per eval set: the task's answers only, the general texts whole
+    from sitv.evaluate import score
+    out['logits'] = {}
+    for k, xs in sets.items():
+        secs, peak = {'before': [], 'after': []}, {}
+        paths = (('before', lambda: full_logits_score(model, xs, tok, a.batch_size)), ('after', lambda: score(model, xs, tok, batch_size=a.batch_size)))
+        for _ in range(a.repeats):
+            for p, f in paths:
+                gpu_memory(device); secs[p].append(timed(device, f)[0]); peak[p] = gpu_memory(device)
+        med = {p: statistics.median(v) for p, v in secs.items()}
+        out['logits'][k] = dict(seconds=med, runs=secs, ratio=med['after'] / med['before'], gpu_peak_bytes=peak if device.type == 'cuda' else None)
+        log(f"{k}: scored-only head {med['after']:.3f} s ÷ whole-batch logits {med['before']:.3f} s = {out['logits'][k]['ratio']:.2f}")
     if device.type == 'cuda': out['gpu_memory_peak_bytes'] = mem
     out['seconds'] = time.perf_counter() - T0
     return out
@@ -274,6 +292,11 @@ def markdown(o):
     if 'gpu_memory_peak_bytes' in o:
         g = o['gpu_memory_peak_bytes']
         md += [f"| peak GPU memory allocated during: the build; T; the fixed evaluations; the sweep; the writes | {'; '.join(gib(g[k]) for k in ('model', 'tv', 'fixed_evaluation', 'sweep', 'writes'))} | — |"]
+    for k, r in o.get('logits', {}).items():
+        g = r.get('gpu_peak_bytes')
+        md += [f"| {k} set: seconds per evaluation, scored-only output layer (`score`) ÷ whole-batch logits (the removed path) | "
+               f"{r['ratio']:.2f} ({r['seconds']['after']:.4f} ÷ {r['seconds']['before']:.4f} s)" + (f"; peak GPU memory {gib(g['after'])} vs {gib(g['before'])}" if g else '')
+               + f" | {'≤ 1.0' if k == 'general' else '≤ 0.6'} |"]
     md += ['', 'Matmul shapes (m × k @ k × n: TFLOP/s as torch.mm / F.linear): ' + '; '.join(f"{k} {v['m']}×{v['k']}@{v['k']}×{v['n']}: {v['mm_flops'] / 1e12:.3f} / {v['linear_flops'] / 1e12:.3f}" for k, v in o['matmul'].items()) + '.',
            f"Evaluation FLOPs on real tokens (2 × non-embedding parameters + 2 × vocab × hidden per token, attention 4 × heads × head_dim × positions attended per layer): "
            + ', '.join(f"{k} {v:.3e}" for k, v in o['eval_flops'].items() if k != 'non_embedding_params') + '.',

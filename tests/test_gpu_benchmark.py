@@ -41,6 +41,10 @@ def check(o, md, stdout, dtype, points):
     assert o['command'].startswith('python benchmarks/gpu.py --tiny --device cpu --out ')
     assert o['command'] in md and '| what | measured | goal |' in md and m['device_name'] in md
     assert '| sweep: seconds per α' in stdout                        # the table is printed, not only written
+    assert set(o['logits']) == set(o['eval_texts'])                  # section 6: the scored-only head against whole-batch logits, per set
+    for k, v in o['logits'].items():
+        assert len(v['runs']['before']) == len(v['runs']['after']) == o['repeats'] and v['ratio'] > 0 and math.isfinite(v['ratio'])
+        assert f'| {k} set: seconds per evaluation, scored-only output layer' in md
 
 def test_tiny_cpu_run_is_complete_and_correct(tmp_path):
     o, md, out = run(tmp_path)
