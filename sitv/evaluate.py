@@ -196,8 +196,8 @@ def score(model, # a causal LM (evaluated in eval mode; its mode is put back aft
             nll, cor, tk, kl = [], [], [], []
             for z, yc, s in scored_logits(model, ids, mask, lab):
                 z = z.to(torch.promote_types(z.dtype, torch.float32))
-                nll.append(token_nll(z, yc)); cor.append(z.argmax(-1) == yc)
-                logp = torch.log_softmax(z, -1) if topk or ref is not None else None
+                logp = torch.log_softmax(z, -1)             # every row of a chunk is scored: no selection (`token_nll`'s) to pay for
+                nll.append(-logp.gather(-1, yc[:, None])[:, 0]); cor.append(z.argmax(-1) == yc)
                 if topk: tk.append(logp.topk(topk, -1))
                 if ref is not None: kl.append(_kl_agree(logp, rid[s], rlp[s]))
             per_row = lambda v: torch.zeros(len(idx), dtype=torch.float64, device=dev).index_add_(0, rows, torch.cat(v).double()).tolist()

@@ -162,6 +162,7 @@ def load_tokenizer(name_or_path, # hub id or local folder
 # %% ../nbs/model.ipynb #9be95f02
 from tqdm.auto import tqdm
 from .data import collate, encode, make_split, pad_id
+from .evaluate import training_loss
 
 def lr_at(step:int, steps:int, lr:float, warmup:int): # 0-based step, total steps, peak rate, warmup steps
     "Learning rate at `step`: linear warmup to `lr`, then cosine decay to `lr`/10."
@@ -197,7 +198,7 @@ def train(model, # a causal LM, trained in place
             b = {k: v.to(dev) for k, v in collate([enc[i] for i in idx], pad_id(tok)).items()}
             rate = lr_at(step, steps, lr, warmup)
             for group in opt.param_groups: group['lr'] = rate
-            loss = model(**b).loss
+            loss = training_loss(model, b['input_ids'], b['attention_mask'], b['labels'])
             loss.backward()
             gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step(); opt.zero_grad(set_to_none=True)

@@ -181,7 +181,7 @@ def vector_note(info:dict): # the second value of `slot_vector` / `load_vector`
 
 # %% ../nbs/sources.ipynb #349c88e8
 def provenance_record(model_spec, model, tok_info:dict=None, vectors:dict=None, data:dict=None): # what each report has in hand
-    "A compact JSON-able record of every source of a run."
-    drop = lambda d: {k: v for k, v in d.items() if k not in ('where', 'history')}
+    "A compact JSON-able record of every source of a run (what identifies it: no training time or cache state, which would change the result file's name from run to run)."
+    drop = lambda d: {k: v for k, v in d.items() if k not in ('where', 'history', 'train_seconds', 'cached')}
     return dict(model=model_provenance(model_spec, model), tokenizer=tok_info,
                 vectors={k: drop(v) for k, v in (vectors or {}).items()}, data={k: drop(v) for k, v in (data or {}).items()})
