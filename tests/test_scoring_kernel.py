@@ -132,7 +132,11 @@ def per_text(xs, tok):
     "Each text as its own batch of one (no padding: the float64 models with sliding windows need none)."
     for _, b in batches(xs, tok, 1, 256): yield b['input_ids'], b['attention_mask'], b['labels'][:, 1:]
 
-@pytest.mark.parametrize('family,kind', CASES)
+# every family on answer-only data; the other two kinds on the families whose layers differ most (soft-capping and a scaled
+# embedding; Conv1D with LayerNorm): 16 cases of nested JVPs instead of 36, for CI's time
+DERIVATIVE_CASES = [(f, 'prompt_completion') for f in families.FAMILIES] + [(f, k) for f in ('gemma2', 'gpt2') for k in ('text', 'chat')]
+
+@pytest.mark.parametrize('family,kind', DERIVATIVE_CASES)
 def test_derivatives_fisher_and_kl_equal_full_logits(family, kind, tok):
     "g = ∇L·T, h = TᵀHT, TᵀFT and KL(p_base ‖ p_α) from sitv against nested JVPs / softmaxes of the full logits, float64."
     from sitv.geometry import fisher_quadratic, kl_from_base
@@ -191,7 +195,7 @@ def test_the_derivative_passes_are_cut_by_the_budget_too(tok, monkeypatch):
     assert_rel(d1['g'], d0['g'], 1e-9); assert_rel(d1['h'], d0['h'], 1e-9)
 
 # --- fine-tuning's loss ---
-@pytest.mark.parametrize('family', list(families.FAMILIES))
+@pytest.mark.parametrize('family', ['llama', 'qwen2-tied', 'gemma2', 'gpt2', 'opt'])   # untied and tied heads, soft-capping, Conv1D, learned positions
 def test_training_loss_equals_the_models_own_loss_and_gradients(family, tok):
     "`training_loss` (hidden states, chunked head under checkpointing) against `model(..., labels=...).loss` and its gradients, prompt/completion batch, fp32."
     from sitv.evaluate import training_loss
