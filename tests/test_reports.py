@@ -120,7 +120,7 @@ def test_lora_report(tmp_path):
 def test_tsv_report(tmp_path):
     "The merging report: spectra, TSV-C, interference, the merging table for the four tasks, export, LoRA combinations."
     nb = run_report('tsv.ipynb', tmp_path / 't.ipynb', tmp_path, merge_alpha_min=0.5, merge_alpha_step=0.5, sweep_step=0.5,
-                    n_val=16, n_task_eval=32, n_general_eval=32, lora_tasks='qa,instruction_following', lora_steps=20,
+                    n_val=16, n_task_eval=32, n_general_eval=32, lora_tasks='qa,instruction_following', lora_steps=20, ada_steps=2,
                     out_dir=str(tmp_path / 'results'))
     text = text_of(nb)
     doc = json.loads(next(p for p in (tmp_path / 'results').glob('merge-*.json') if '-sweep-' not in p.name).read_text())
@@ -128,8 +128,14 @@ def test_tsv_report(tmp_path):
     assert methods[0] == 'task arithmetic' and any(m.startswith('TSV-M (polar)') for m in methods)
     assert any(m.startswith('TIES (global') for m in methods) and any(m.startswith('DARE') for m in methods)
     tasks = ['sentiment_positive', 'sentiment_negative', 'qa', 'instruction_following']
+    assert {'Iso-C', 'Iso-CTS (common 0.8)', 'model stock (per tensor)'} <= set(methods)
+    assert {f'AdaMerging ({g}-wise, {o})' for g in ('task', 'layer') for o in ('entropy', 'nll')} <= set(methods)
     for p in doc['points']:
-        assert set(tasks) <= set(p['metrics']) and p['metrics']['alpha'] in (0.5, 1.0, 1.5, 2.0)
+        m = p['metrics']
+        assert set(tasks) <= set(m) and m['alpha'] in (0.5, 1.0, 1.5, 2.0) and m['chosen'] and m['cost']['seconds'] >= 0
+        if m['chosen'].startswith('validation grid'): assert m['cost']['forward'] == 4 and m['cost']['backward'] == 0
+        if p['key']['method'].startswith('AdaMerging'): assert m['cost'] == dict(m['cost'], forward=3, backward=2) and len(m['lam']) == 4
+    assert 'eval texts sealed' in text and "model stock's t is within one grid step" in text
     assert 'disjoint from the 32' in text and 'reloaded by transformers' in text
     assert 'cat' in text and 'relative error vs Σ ΔW' in text and 'svd_lowrank' in text
     assert len(list((tmp_path / 'results').glob('merge-*-merged/config.json'))) == 1
