@@ -9,7 +9,7 @@ __all__ = ['Sealed', 'sealed', 'stock_ratio', 'pair_cosine', 'model_stock', 'num
            'coefficient_groups', 'coefficient_vector', 'merged_moves', 'unlabeled_ids', 'prompt_batches', 'entropy_sum',
            'adamerging']
 
-# %% ../nbs/coefficients.ipynb #ca0b6688
+# %% ../nbs/coefficients.ipynb #988a85fa
 import math, time
 from contextlib import contextmanager
 import numpy as np
@@ -22,7 +22,7 @@ from .evaluate import HEAD_CHUNK_BYTES, _has_head, causal_lm, evaluating, head_l
 from .second_order import _linear_part, computed_params, frozen
 from .tsv import _built, _check_same, _orthonormal_factors, _rows, is_matrix, orthonormal, truncated_svd
 
-# %% ../nbs/coefficients.ipynb #945a9875
+# %% ../nbs/coefficients.ipynb #c526749e
 class Sealed(list):
     "A list of examples that cannot be read (iterated or indexed) while it is sealed by `sealed`."
     _sealed = False
@@ -41,7 +41,7 @@ def sealed(*sets): # `Sealed` lists
     finally:
         for s in sets: s._sealed = False
 
-# %% ../nbs/coefficients.ipynb #dc212647
+# %% ../nbs/coefficients.ipynb #5411c0b8
 def stock_ratio(cos, # cosine of the angle between the fine-tunes' task vectors (averaged over pairs); clipped to [0, 1]
                 k:int): # how many fine-tunes are averaged
     "Model stock's t = k·cos θ / (1 + (k − 1)·cos θ): how far from θ_base towards the fine-tunes' average the merge goes."
@@ -74,7 +74,7 @@ def model_stock(tvs:list, # task vectors of two or more fine-tunes of one task f
         return out * (t / k)
     return _built(tvs, ((n, merged(n)) for n in tvs[0].names), file_bytes, f'model stock of {k} ({per})'), info
 
-# %% ../nbs/coefficients.ipynb #b5d75368
+# %% ../nbs/coefficients.ipynb #855fd82f
 def numerical_rank(s:torch.Tensor, # singular values, largest first
                    shape): # the matrix's shape
     "How many of `s` are above numerical zero for an fp32 matrix: σ > max(m, n)·ε_fp32·σ₁."
@@ -134,7 +134,7 @@ def iso_cts(tvs:list, # task vectors of the same base
         return _flat_rebuild(_orthonormal_factors(torch.cat(Us, 1)), float(S.mean()), orthonormal(torch.cat(Vs, 1)), t0.shape, rows)
     return _built(tvs, ((n, merged(n)) for n in tvs[0].names), file_bytes, f'Iso-CTS of {len(tvs)} (common {common:g})')
 
-# %% ../nbs/coefficients.ipynb #dc61ee0b
+# %% ../nbs/coefficients.ipynb #8e8b3764
 def coefficient_groups(names:list, # the vectors' parameter names
                        granularity:str='task'): # 'task' (one coefficient per vector) or 'layer' (per vector and block)
     "({name: group index}, group labels): 'all' for task-wise; 'block i' per transformer block and 'other' for the rest, layer-wise."
@@ -154,7 +154,7 @@ def coefficient_vector(tvs:list, lam:torch.Tensor, index:dict, # task vectors, K
         return out
     return _built(tvs, ((n, total(n)) for n in tvs[0].names), file_bytes, source or f'Σ λ·T of {len(tvs)} ({lam.shape[1]} groups)')
 
-# %% ../nbs/coefficients.ipynb #8c9f832b
+# %% ../nbs/coefficients.ipynb #e2184569
 @contextmanager
 def merged_moves(model, # an `nn.Module` (its parameters are not written)
                  tvs:list, # task vectors of its base
@@ -181,7 +181,7 @@ def merged_moves(model, # an `nn.Module` (its parameters are not written)
     finally:
         for h in hooks: h.remove()
 
-# %% ../nbs/coefficients.ipynb #7d0e7374
+# %% ../nbs/coefficients.ipynb #6db9165b
 def unlabeled_ids(ex, tok): # an `Example` and its tokenizer
     "Token ids of what precedes the example's answer (BOS first, as `sitv.data.encode` does): its prompt, a chat's turns before the first scored one, or a plain text whole."
     if ex.parts:
@@ -217,7 +217,7 @@ def entropy_sum(model, # a causal LM
     step = max(1, HEAD_CHUNK_BYTES // (4 * vocab))
     return sum(checkpoint(ent, h[i:i + step], use_reentrant=False) for i in range(0, len(h), step))
 
-# %% ../nbs/coefficients.ipynb #1723b90f
+# %% ../nbs/coefficients.ipynb #7cc8fdb6
 def adamerging(model, # causal LM with the base weights (not written)
                tvs:list, # task vectors of its base
                sets:dict, tok, # name -> validation examples (never the eval split), and the tokenizer

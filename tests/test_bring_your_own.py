@@ -233,7 +233,7 @@ def test_tsv_three_checkpoints_with_names(byo, tmp_path):
     plain_peft_adapter(R / 'llama-base', R / 'llama-lora2', byo['tok'], LINES, seed=1)
     r = papermill('tsv.ipynb', tmp_path / 't.ipynb', tmp_path, model=R / 'llama-base', finetuned=f"{R / 'llama-ft'},{R / 'llama-ft2'},{R / 'llama-ft3'}",
                   names='qa,sentiment_positive,instruction_following', adapters=f"{R / 'llama-lora'},{R / 'llama-lora2'}", n_val=8, n_task_eval=16,
-                  n_general_eval=16, merge_alpha_step=0.5, sweep_step=0.5, out_dir=tmp_path / 'r')
+                  n_general_eval=16, merge_alpha_step=0.5, sweep_step=0.5, ada_steps=2, out_dir=tmp_path / 'r')
     assert r.returncode == 0, r.stderr[-3000:]
     nb = json.loads((tmp_path / 't.ipynb').read_text()); text = text_of(nb)
     assert text.count('your checkpoint') >= 3 and '`sentiment_positive` (‖T‖' in text and 'Σ ΔW as a task vector (sitv)' in text

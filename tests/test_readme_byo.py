@@ -41,9 +41,11 @@ def user_folder(tmp_path_factory):
     return W, {'Qwen/Qwen2.5-0.5B-Instruct': str(W / 'qwen-instruct'), 'Qwen/Qwen2.5-0.5B': str(W / 'qwen-base')}
 
 # Appended to a command (papermill takes the last -p): the geometry report at its defaults costs ~200 s on a tiny Qwen2
-# here, and those defaults run in full in reports/geometry-qa; the command's own options are what is tested.
+# here, and those defaults run in full in reports/geometry-qa (the merging report's AdaMerging in reports/tsv); the
+# command's own options are what is tested.
 SMALL = {'nbs/geometry.ipynb': '-p n_eval 8 -p n_geo 2 -p n_random 2 -p fisher_draws 2 -p n_hutchinson 2 -p geo_steps 1 '
-                               '-p bvp_segments 1 -p bvp_evals 10 -p shoot_solves 3 -p lanczos_tol 1e-2'}
+                               '-p bvp_segments 1 -p bvp_evals 10 -p shoot_solves 3 -p lanczos_tol 1e-2',
+         'nbs/tsv.ipynb': '-p ada_steps 2'}     # AdaMerging's 4 runs of 30 Adam steps: the command's own options are what is tested
 
 def results_of(W, task, **config):
     "The main sweep result file of `task` in W/results (the commands' default out_dir) whose config holds `config`."

@@ -57,3 +57,50 @@ def test_sweep_report_on_the_real_model(real, tmp_path):
     summ = json.loads(next((tmp_path / 'r').glob('sweep-code-*.summary.json')).read_text())
     g, h = summ['sets']['code']['g'], summ['sets']['code']['h']
     assert all(map(lambda x: x == x and abs(x) < 1e6, (g, h))), (g, h)      # finite: the chunked head went through the real vocabulary
+
+# A multiple-choice task as a user writes one for lm-evaluation-harness: 24 questions about Python in a JSON-lines file
+# (reports/inputs/python_mc, which the real merging report uses too) and a YAML naming it by its absolute path
+PYTHON_MC = ROOT / 'reports' / 'inputs' / 'python_mc' / 'python_mc.jsonl'
+YAML = """task: python_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: question
+doc_to_choice: choices
+doc_to_target: answer
+target_delimiter: ""
+metric_list:
+  - metric: acc
+"""
+
+def test_lm_eval_accuracy_where_the_sweep_holds_the_model_equals_lm_evals_own_run(real, tmp_path):
+    "Accuracy through sitv (the live model moved in place, no copy) at α = 0 and α = 1 against `lm_eval` loading the base and peft's merged fine-tune from their folders itself: the same accuracy, item by item, and the same log-likelihoods."
+    pytest.importorskip('lm_eval', reason='pip install -e ".[eval]" for accuracy')
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+    from peft import PeftModel
+    from sitv.accuracy import lm_eval_accuracy
+    from sitv.core import displaced
+    from sitv.lora import adapter_delta
+    (tmp_path / 'task').mkdir()
+    (tmp_path / 'task' / 'python_mc.yaml').write_text(YAML.format(data=PYTHON_MC))
+    merged = PeftModel.from_pretrained(load_model('smollm2'), str(real / 'adapter')).merge_and_unload()
+    merged.save_pretrained(tmp_path / 'ft'); load_tokenizer('smollm2').save_pretrained(tmp_path / 'ft'); del merged
+    def own(folder):                     # lm-eval on its own: it loads the checkpoint from its folder
+        r = lm_eval.simple_evaluate(model='hf', model_args=f'pretrained={folder},dtype=float32', tasks=['python_mc'], batch_size=8, device='cpu',
+                                    task_manager=TaskManager(include_path=str(tmp_path / 'task')), log_samples=True)
+        s = sorted(r['samples']['python_mc'], key=lambda x: x['doc_id'])
+        return r['results']['python_mc']['acc,none'], [x['acc'] for x in s], [[c[0] for c in x['filtered_resps']] for x in s]
+    base, tok = load_model('smollm2'), load_tokenizer('smollm2')
+    T = adapter_delta(real / 'adapter', base)
+    with displaced(base, T) as move:
+        move(0.0); at0 = lm_eval_accuracy(base, tok, tmp_path / 'task' / 'python_mc.yaml', batch_size=8)
+        move(1.0); at1 = lm_eval_accuracy(base, tok, tmp_path / 'task' / 'python_mc.yaml', batch_size=8)
+    for mine, (acc, items, ll) in ((at0, own(real_model_dir('smollm2'))), (at1, own(tmp_path / 'ft'))):
+        assert mine['acc'] == acc and mine['correct'].tolist() == items, (mine['acc'], acc)
+        assert torch.allclose(torch.tensor(mine['loglik']), torch.tensor(ll, dtype=torch.float32), rtol=0, atol=1e-4), (mine['loglik'], ll)
+    assert at0['n'] == at1['n'] == len(PYTHON_MC.read_text().splitlines()) == 24
+    assert max(abs(a - b) for x, y in zip(at0['loglik'], at1['loglik']) for a, b in zip(x, y)) > 1e-3     # the model did move
