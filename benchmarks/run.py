@@ -16,6 +16,8 @@
 7. No full logits (`logits_cost.main`): peak memory of `score` on a tiny config with a 262,144-token vocabulary at 64 ×
    256 tokens against the removed whole-batch-logits path, and seconds per evaluation, scored-only head ÷ whole-batch
    logits, on prompt/completion and text data, on that config and on SmolLM2-135M.
+8. Choosing merge coefficients (`adamerging_cost.main`): AdaMerging task- and layer-wise against a validation grid over
+   the same four task-wise coefficients on the shipped model: passes, seconds, the objective found, the eval gain.
 
 Usage: python benchmarks/run.py [--quick] [--stream-gb 2] [--repeats 3]
 Writes benchmarks/results/<date>-all.{json,md} (and each part's own file); nbs/benchmarks.ipynb plots the latest.
@@ -31,7 +33,7 @@ from sitv.data import make_split
 from sitv.finetune import finetune
 from sitv.grid import alpha_grid
 from sitv.model import SHIPPED, byte_tokenizer, load_model, random_llama, n_params, save_model
-import sweep_cost, lora_sweep_cost, fisher_cost, svd_cost, logits_cost
+import sweep_cost, lora_sweep_cost, fisher_cost, svd_cost, logits_cost, adamerging_cost
 
 BIG = dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=8, intermediate_size=1408)
 BIG200 = dict(hidden_size=1024, num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=16, intermediate_size=2816)   # ≈ 206M
@@ -242,6 +244,8 @@ def main(a):
     if not a.quick: out['svd'] = svd_cost.main(a.repeats)
     # 7. no full logits: memory of `score` with a 262,144-token vocabulary, and the scored-only head's speed (logits_cost.py)
     out['logits'] = logits_cost.main(1 if a.quick else a.repeats, 8 if a.quick else 16)
+    # 8. merge coefficients: AdaMerging against a validation grid over the same coefficients (adamerging_cost.py)
+    out['adamerging'] = adamerging_cost.main((0.5, 1.0) if a.quick else (0.25, 0.5, 0.75, 1.0, 1.25), 3 if a.quick else 30)
     out['seconds'] = time.perf_counter() - t_start
     d = HERE / 'results'; d.mkdir(exist_ok=True)
     stem = d / f"{out['date']}-all"
@@ -295,6 +299,7 @@ def summary(o):
     md += [f"| per-example gradients: loop ÷ vmap | {o['fisher']['loop_over_vmap']:.2f} | > 1 |"]
     if 'svd' in o: md += [f"| full SVD ÷ svd_lowrank ({r['case']}) | {r['speedup']:.2f} | — |" for r in o['svd']['rows']]
     if 'logits' in o: md += logits_cost.rows(o['logits'])
+    if 'adamerging' in o: md += ['', adamerging_cost.rows(o['adamerging'])]
     md += ['', 'Details: the per-part files of the same date in this folder; medians of the repeats; seconds per α.']
     for m in o['move']: md += [''] + sweep_cost.markdown(m)
     return md
