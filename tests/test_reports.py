@@ -23,8 +23,9 @@ def outputs(nb, mime):
 
 def test_sweep_report_with_parameters(tmp_path):
     "A non-default task and step reach the notebook (the `parameters` tag works) and the report embeds its figures."
+    small = dict(n_general_eval=32, n_task_eval=32, n_boot=200)       # CI's time; the defaults run in full in reports/sweep-*
     nb = run_report('sweep.ipynb', tmp_path / 'out.ipynb', tmp_path, task='instruction_following', alpha_step=0.1,
-                    out_dir=str(tmp_path / 'results'))
+                    out_dir=str(tmp_path / 'results'), **small)
     injected = [c for c in nb['cells'] if 'injected-parameters' in c['metadata'].get('tags', [])]
     assert injected and 'task = "instruction_following"' in ''.join(injected[0]['source'])
     found = sorted(p for p in (tmp_path / 'results').glob('sweep-instruction_following-*.json') if not p.name.endswith('.summary.json'))
@@ -52,7 +53,7 @@ def test_sweep_report_with_parameters(tmp_path):
     assert all('kl' in p['metrics']['general'] for p in doc['points'])      # KL to the base measured at every α
     # a rerun with the same output folder resumes: nothing is recomputed
     nb2 = run_report('sweep.ipynb', tmp_path / 'out2.ipynb', tmp_path, task='instruction_following', alpha_step=0.1,
-                     out_dir=str(tmp_path / 'results'))
+                     out_dir=str(tmp_path / 'results'), **small)
     assert '0 grid points computed now, 21 resumed' in text_of(nb2) and '(0 computed in this run' in text_of(nb2)
     # what the cross-task report reads: a summary with the printed values, T itself, and the code hash
     summ = list((tmp_path / 'results').glob('sweep-instruction_following-*.summary.json'))
@@ -71,7 +72,7 @@ def test_sweep_report_with_parameters(tmp_path):
 def test_composition_report_2d(tmp_path):
     "Two tasks: a 5 × 5 grid with R², landmarks and the barrier row, heatmaps and sections embedded."
     nb = run_report('composition.ipynb', tmp_path / 'c.ipynb', tmp_path, task1='sentiment_negative', task2='instruction_following',
-                    coef_step=0.5, out_dir=str(tmp_path / 'results'))
+                    coef_step=0.5, n_general_eval=32, n_task_eval=32, out_dir=str(tmp_path / 'results'))
     files = list((tmp_path / 'results').glob('composition-sentiment_negative-instruction_following-*.json'))
     assert len(files) == 1
     doc = json.loads(files[0].read_text())
@@ -85,7 +86,7 @@ def test_composition_report_2d(tmp_path):
 def test_composition_report_3d(tmp_path):
     "Three tasks: a 3 × 3 × 3 grid, slices drawn, pairwise barriers."
     nb = run_report('composition.ipynb', tmp_path / 'c3.ipynb', tmp_path, task1='sentiment_positive', task2='qa',
-                    task3='instruction_following', coef_min=-1.0, coef_max=1.0, coef_step=1.0, out_dir=str(tmp_path / 'r'))
+                    task3='instruction_following', coef_min=-1.0, coef_max=1.0, coef_step=1.0, n_general_eval=32, n_task_eval=32, out_dir=str(tmp_path / 'r'))
     doc = json.loads(next((tmp_path / 'r').glob('composition-*.json')).read_text())
     assert len(doc['points']) == 27 and {tuple(sorted(p['key'])) for p in doc['points']} == {('alpha', 'beta', 'gamma')}
     assert len(outputs(nb, 'image/png')) >= 2
@@ -103,7 +104,7 @@ def test_composition_report_refuses_huge_grid(tmp_path, monkeypatch):
 def test_lora_report(tmp_path):
     "The LoRA report: the precision table, the unmerge drift, the sweeps by scaling and by writes agreeing, and the extraction."
     nb = run_report('lora.ipynb', tmp_path / 'l.ipynb', tmp_path, task='instruction_following', r=4, lora_alpha=8, lora_steps=40,
-                    alpha_step=0.25, extract_rank=4, out_dir=str(tmp_path / 'results'))
+                    alpha_step=0.25, extract_rank=4, n_general_eval=32, n_task_eval=32, out_dir=str(tmp_path / 'results'))
     text = text_of(nb)
     for row in ('float32 − float32', 'float16 − float32', 'bfloat16 − bfloat16', 'bfloat16 − float32'):
         assert row in text
