@@ -238,6 +238,7 @@ def test_tsv_three_checkpoints_with_names(byo, tmp_path):
     nb = json.loads((tmp_path / 't.ipynb').read_text()); text = text_of(nb)
     assert text.count('your checkpoint') >= 3 and '`sentiment_positive` (‖T‖' in text and 'Σ ΔW as a task vector (sitv)' in text
     assert 'best mean gain on the eval split' in text and len(outputs(nb, 'image/png')) >= 4
+    assert 'best mean accuracy on the eval split' in text and 'items written from its eval texts' in text   # lm-eval on the grammars' tasks
     from nbrun import run_inputs     # the report's own input cells, without a kernel: names that are no built-in task need their data
     out = run_inputs('tsv.ipynb', 'no eval data for', model=R / 'llama-base', finetuned=f"{R / 'llama-ft'},{R / 'llama-ft2'}", names='mine,theirs')
     assert isinstance(out, str) and "no eval data for 'mine'" in out, out
