@@ -158,6 +158,8 @@ def test_bad_sweep_parameters_are_refused(byo, sweep_inputs):
     assert 'give finetuned or adapter, not both' in sweep_inputs(model=R / 'llama-base', adapter=R / 'llama-lora', finetuned=R / 'llama-ft')
     assert "unknown task 'translation'" in sweep_inputs(task='translation')
     assert 'ft_steps must be positive' in sweep_inputs(task='qa', ft_steps=0)
+    assert 'accuracy_step must be positive' in sweep_inputs(task='qa', accuracy_step=0)
+    assert 'no/such_task.yaml' in sweep_inputs(task='qa', accuracy='no/such_task.yaml')        # your task file is read before any work
 
 def test_bad_runtime_parameters_are_refused_before_loading(byo, sweep_inputs, monkeypatch):
     "device, dtype and device_map are checked first (sitv.runtime), and a real model's missing package is named with its install command."

@@ -5,6 +5,7 @@ output head. Skipped, saying why, where the package is not installed (CI install
 import json, os, re, subprocess, sys
 from pathlib import Path
 import pytest
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,9 +83,9 @@ def test_lm_eval_accuracy_where_the_sweep_holds_the_model_equals_lm_evals_own_ru
     import lm_eval
     from lm_eval.tasks import TaskManager
     from peft import PeftModel
-    from sitv.accuracy import lm_eval_accuracy
-    from sitv.core import displaced
+    from sitv.accuracy_curve import accuracy_sweep
     from sitv.lora import adapter_delta
+    from sitv.results import Results
     (tmp_path / 'task').mkdir()
     (tmp_path / 'task' / 'python_mc.yaml').write_text(YAML.format(data=PYTHON_MC))
     merged = PeftModel.from_pretrained(load_model('smollm2'), str(real / 'adapter')).merge_and_unload()
@@ -96,9 +97,11 @@ def test_lm_eval_accuracy_where_the_sweep_holds_the_model_equals_lm_evals_own_ru
         return r['results']['python_mc']['acc,none'], [x['acc'] for x in s], [[c[0] for c in x['filtered_resps']] for x in s]
     base, tok = load_model('smollm2'), load_tokenizer('smollm2')
     T = adapter_delta(real / 'adapter', base)
-    with displaced(base, T) as move:
-        move(0.0); at0 = lm_eval_accuracy(base, tok, tmp_path / 'task' / 'python_mc.yaml', batch_size=8)
-        move(1.0); at1 = lm_eval_accuracy(base, tok, tmp_path / 'task' / 'python_mc.yaml', batch_size=8)
+    res = Results(tmp_path / 'acc.json', dict(test=True), kind='accuracy')     # the sweep report's path: `accuracy_sweep` moves the model in place
+    assert accuracy_sweep(base, T, {'code': tmp_path / 'task' / 'python_mc.yaml'}, tok, [0.0, 1.0], res, batch_size=8, progress=False) == 2
+    at0, at1 = ({'acc': res.get(dict(alpha=x))['metrics']['code']['acc'], 'n': res.get(dict(alpha=x))['metrics']['code']['n'],
+                 'correct': np.array(res.get(dict(alpha=x))['per_text']['code']['correct']), 'loglik': res.get(dict(alpha=x))['per_text']['code']['loglik']}
+                for x in (0.0, 1.0))
     for mine, (acc, items, ll) in ((at0, own(real_model_dir('smollm2'))), (at1, own(tmp_path / 'ft'))):
         assert mine['acc'] == acc and mine['correct'].tolist() == items, (mine['acc'], acc)
         assert torch.allclose(torch.tensor(mine['loglik']), torch.tensor(ll, dtype=torch.float32), rtol=0, atol=1e-4), (mine['loglik'], ll)

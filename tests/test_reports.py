@@ -31,11 +31,13 @@ def test_sweep_report_with_parameters(tmp_path):
     found = sorted(p for p in (tmp_path / 'results').glob('sweep-instruction_following-*.json') if not p.name.endswith('.summary.json'))
     nulls = [p for p in found if '-null-' in p.name]
     seeds = [p for p in found if p.stem.endswith(('-seed1', '-seed2'))]
-    files = [p for p in found if p not in nulls and p not in seeds]
+    accs = [p for p in found if '-accuracy-' in p.name]
+    files = [p for p in found if p not in nulls and p not in seeds and p not in accs]
     assert len(files) == 1, found                             # the vector from the main fine-tune
     assert len(nulls) == 2, found                             # one Gaussian and one filter-normalised direction
     assert len(seeds) == 2, found                             # n_seeds=3: two more fine-tuning seeds
-    assert len(found) == 5, found                             # nothing else written
+    assert len(accs) == 1, found                              # accuracy along α (lm-eval), both eval sets
+    assert len(found) == 6, found                             # nothing else written
     doc = json.loads(files[0].read_text())
     assert doc['config']['task'] == 'instruction_following' and doc['config']['alpha_step'] == 0.1
     grid_pts = [p for p in doc['points'] if abs(p['key']['alpha'] * 10 - round(p['key']['alpha'] * 10)) < 1e-9]
@@ -51,10 +53,21 @@ def test_sweep_report_with_parameters(tmp_path):
     assert 'L(0) = base loss' in text and 'bit-equal: True' in text
     assert 'top-1 agreement' in text and 'bootstrap' in text
     assert all('kl' in p['metrics']['general'] for p in doc['points'])      # KL to the base measured at every α
+    acc = json.loads(accs[0].read_text())                  # accuracy at the grid's multiples of accuracy_step = 0.25 (on a 0.1 grid: of 0.5)
+    assert acc['kind'] == 'accuracy' and sorted(p['key']['alpha'] for p in acc['points']) == [-0.5, 0.0, 0.5, 1.0, 1.5]
+    for p in acc['points']:
+        for n in ('general', 'instruction_following'):
+            c = p['per_text'][n]['correct']
+            assert len(c) == p['metrics'][n]['n'] > 10 and p['metrics'][n]['acc'] == pytest.approx(sum(c) / len(c))
+    a0, a1 = (next(p for p in acc['points'] if p['key']['alpha'] == x)['metrics']['instruction_following']['acc'] for x in (0.0, 1.0))
+    assert a1 > a0, (a0, a1)                              # the fine-tune learned some of its task's answers (26 items: 0.27 → 0.38)
+    t = text_of(nb)
+    assert 'peak accuracy' in t and ('crossing of the base' in t or 'does not cross its base value' in t)
     # a rerun with the same output folder resumes: nothing is recomputed
     nb2 = run_report('sweep.ipynb', tmp_path / 'out2.ipynb', tmp_path, task='instruction_following', alpha_step=0.1,
                      out_dir=str(tmp_path / 'results'), **small)
     assert '0 grid points computed now, 21 resumed' in text_of(nb2) and '(0 computed in this run' in text_of(nb2)
+    assert '5 α measured (0 now, 5 resumed from the file)' in text_of(nb2)
     # what the cross-task report reads: a summary with the printed values, T itself, and the code hash
     summ = list((tmp_path / 'results').glob('sweep-instruction_following-*.summary.json'))
     assert len(summ) == 1
