@@ -50,11 +50,13 @@ UNCOMMITTED = ('.safetensors', 'tokenizer.json')      # result files left out of
 REAL_STEPS = {'lora': 12, 'full': 8}                   # optimizer steps of 8 texts (scripts/real_inputs.py)
 REAL_SWEEP = dict(model='smollm2', n_task_eval=16, n_general_eval=16, alpha_step=0.25, n_null=0, refine_tol=0.0, n_boot=200,
                   batch_size=16, out_dir=REAL_OUT)
+PYTHON_MC = 'inputs/python_mc/python_mc.yaml'   # a multiple-choice task as a user writes one (24 questions about Python)
 def real_sweep(task, kind):
     "Parameters of the real-model sweep of `task` (code|prose) on its plain-peft adapter (lora) or plain-loop fine-tune (full)."
     vec = dict(adapter=f'{REAL_IN}/lora-{task}') if kind == 'lora' else dict(finetuned=f'{REAL_IN}/full-{task}')
+    mc = dict(accuracy=PYTHON_MC) if task == 'code' else dict(general_accuracy=PYTHON_MC)   # questions about Python: on the code side of each sweep
     return ('sweep.ipynb', dict(REAL_SWEEP, task=f'{task}-{kind}', task_data=f'{REAL_IN}/data/{task}-eval.jsonl',
-                                general_data=f'{REAL_IN}/data/{"prose" if task == "code" else "code"}-eval.jsonl', **vec))
+                                general_data=f'{REAL_IN}/data/{"prose" if task == "code" else "code"}-eval.jsonl', **vec, **mc))
 REAL = {**{f'real-sweep-{t}-{k}': real_sweep(t, k) for t in ('code', 'prose') for k in ('lora', 'full')},
         'real-lora-code': ('lora.ipynb', dict(model='smollm2', adapter=f'{REAL_IN}/lora-code', task='code',
                                               task_data=f'{REAL_IN}/data/code-eval.jsonl', general_data=f'{REAL_IN}/data/prose-eval.jsonl',

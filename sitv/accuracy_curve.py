@@ -8,7 +8,7 @@ Docs: https://sitv-project.github.io/sitv/accuracy_curve.html.md"""
 __all__ = ['GENERAL_FACTS', 'general_items', 'items_for', 'accuracy_alphas', 'task_fingerprint', 'accuracy_sweep',
            'accuracy_matrix', 'accuracy_features', 'loss_counterpart']
 
-# %% ../nbs/accuracy_curve.ipynb #472f1546
+# %% ../nbs/accuracy_curve.ipynb #7fa30a5b
 import hashlib, json, re
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from .results import Results, run_points
 from .sweep import base_source
 from .uncertainty import bootstrap_counts, crossing_intervals
 
-# %% ../nbs/accuracy_curve.ipynb #afe45c47
+# %% ../nbs/accuracy_curve.ipynb #a2467cdb
 GENERAL_FACTS = {   # kind -> patterns whose group is an answer the general corpus's world (or arithmetic) determines
     'number': [r'(?:plus|minus|times) \d+ is (\d+)\.'],
     'capital': [r'The capital of \w+ is (\w+)\.'],
@@ -44,7 +44,7 @@ def general_items(examples:list, # texts of the built-in general corpus
             ex.append(Example(t[:at - 1], ' ' + word, kind))
     return answer_items(ex, n_choices, seed) if ex else []
 
-# %% ../nbs/accuracy_curve.ipynb #93673a15
+# %% ../nbs/accuracy_curve.ipynb #f9d7d84a
 def items_for(name:str, # 'general', a built-in task, or the name of your prompt/completion data
               examples:list, # its eval texts
               n_choices:int=4, seed:int=0, # as for `sitv.accuracy.answer_items`
@@ -54,7 +54,7 @@ def items_for(name:str, # 'general', a built-in task, or the name of your prompt
     if builtin and name in TASKS: return grammar_items(name, examples, n_choices=n_choices, seed=seed)
     return answer_items(examples, n_choices, seed)
 
-# %% ../nbs/accuracy_curve.ipynb #b308e114
+# %% ../nbs/accuracy_curve.ipynb #cddfe478
 def accuracy_alphas(grid, # the sweep's grid of α
                     step:float): # measure at every multiple of this on the grid
     "The α of `grid` that are multiples of `step` (to 1e-9), with the grid's ends, 0 and 1 where they are on it."
@@ -81,7 +81,7 @@ def task_fingerprint(task_yaml): # an lm-eval task file
     h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     return h.hexdigest()[:12]
 
-# %% ../nbs/accuracy_curve.ipynb #ba6ca55e
+# %% ../nbs/accuracy_curve.ipynb #fcd341b2
 def accuracy_sweep(model, # the base model (moved only inside)
                    tv, # direction T (a `TaskVector`, or an adapter vector with its own `displaced`)
                    tasks:dict, # eval set name -> lm-eval task YAML
@@ -109,7 +109,7 @@ def accuracy_matrix(results:Results, # an `accuracy_sweep`'s result file
     if len({len(c) for c in C}) > 1: raise ValueError(f"accuracy task '{name}' does not have the same items at every α")
     return np.array([p['key']['alpha'] for p in pts]), np.array(C, float)
 
-# %% ../nbs/accuracy_curve.ipynb #1a1c1aba
+# %% ../nbs/accuracy_curve.ipynb #d8dd8329
 def accuracy_features(alphas, # sorted α, as from `accuracy_matrix`
                       correct, # (α × item) 0/1
                       n_boot:int=1000, seed:int=0, level:float=0.95): # resamples of the items, their seed, interval coverage
@@ -127,7 +127,7 @@ def accuracy_features(alphas, # sorted α, as from `accuracy_matrix`
                 peak=dict(alpha=peak_of(acc), acc=float(acc.max()), tied=a[acc == acc.max()].tolist(),
                           interval=tuple(np.quantile([peak_of(b) for b in boot], q).tolist())))
 
-# %% ../nbs/accuracy_curve.ipynb #eb1b3de0
+# %% ../nbs/accuracy_curve.ipynb #a9b9d0f2
 def loss_counterpart(acc_crossing:dict, # from `accuracy_features`
                      loss_crossings:list): # the loss curve's crossings with `interval` (`sitv.uncertainty.crossing_intervals`)
     "The nearest loss crossing of the corresponding direction and whether the accuracy crossing is inside its interval: (crossing or None, bool or None)."
