@@ -7,7 +7,7 @@ pages handed back between pieces), in copies of the weights, and its seconds. Th
 `scripts/make_reports.py` (`reports/inputs/real`): the plain-peft code adapter for geometry, the two plain-loop full
 fine-tunes for the merges; the texts are the first `--texts` of the prose eval set.
 
-Usage: python benchmarks/real_memory.py [--texts 4] [--pieces fq,kl,dd,rh,diag,hvp,lanczos,hutchinson,G,K,bvp,tsvc,ta,tsvm,ties,ties_tensor,dare]
+Usage: python benchmarks/real_memory.py [--texts 4] [--pieces fq,kl,dd,rh,diag,hvp,lanczos,hutchinson,G,K,bvp,tsvc,ta,tsvm,ties,ties_tensor,dare,ada,ada_full]
 Writes benchmarks/results/<date>-real-memory.{json,md}."""
 import argparse, json, os, platform, time
 from pathlib import Path
@@ -23,7 +23,9 @@ WHAT = dict(fq='TᵀFT (one JVP pass)', kl='KL(p_base ‖ p_α) at 2 α', dd='g 
             G='plane metric G(c) of T and a random T₂ (1 text)', K='Gaussian curvature of that plane at one point (1 text)',
             bvp='gradient of the boundary-value energy of a 2-segment path in that plane (4 terms, each backwarded as it is computed)',
             tsvc='TSV-C of one full T (built)', ta='task arithmetic of two full T (built)', tsvm='TSV-M, polar (built)',
-            ties='TIES, global trim (built)', ties_tensor="TIES, peft's per-tensor trim (built)", dare='DARE (built)')
+            ties='TIES, global trim (built)', ties_tensor="TIES, peft's per-tensor trim (built)", dare='DARE (built)',
+            ada='AdaMerging layer-wise, entropy, 1 Adam step on the texts in one batch, blocks checkpointed (the default)',
+            ada_full='the same with checkpoint_blocks=False (every activation kept for backward)')
 
 def piece(name, base, tok, texts, T, tvs, fb):
     "Run one piece; what it returns is dropped at once."
@@ -45,6 +47,9 @@ def piece(name, base, tok, texts, T, tvs, fb):
         if name == 'bvp': geo.segment_quads(G, torch.tensor([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]], dtype=torch.float64, requires_grad=True), 2, backward=2)
         else: G(c) if name == 'G' else geo.gaussian_curvature(G, c)
     elif name == 'tsvc': tsv.tsv_compress(tvs[0], n_tasks=2, file_bytes=fb)
+    elif name in ('ada', 'ada_full'):
+        from sitv.coefficients import adamerging
+        adamerging(base, tvs, {'prose': texts}, tok, 'layer', 'entropy', init=1.0, steps=1, batch_size=len(texts), checkpoint_blocks=name == 'ada')
     else: dict(ta=lambda: tsv.task_arithmetic(tvs, file_bytes=fb), tsvm=lambda: tsv.tsv_merge(tvs, None, 'polar', file_bytes=fb),
                ties=lambda: tsv.ties(tvs, 0.2, 'global', file_bytes=fb), ties_tensor=lambda: tsv.ties(tvs, 0.2, 'tensor', file_bytes=fb),
                dare=lambda: tsv.dare(tvs, 0.5, 0, file_bytes=fb))[name]()
@@ -59,7 +64,7 @@ def main(n_texts=4, pieces=tuple(WHAT)):
     tok, _ = model_tokenizer(base, 'smollm2', None, str(REAL / 'lora-code'))
     texts, _ = eval_set('general', tok, n_texts, str(REAL / 'data' / 'prose-eval.jsonl'))
     T = load_vector(base, str(REAL / 'lora-code'), 'smollm2', file_bytes=fb)[0]
-    tvs = [load_vector(base, str(REAL / f), 'smollm2', file_bytes=fb)[0] for f in ('full-code', 'full-prose')] if any(p in pieces for p in ('tsvc', 'ta', 'tsvm', 'ties', 'ties_tensor', 'dare')) else []
+    tvs = [load_vector(base, str(REAL / f), 'smollm2', file_bytes=fb)[0] for f in ('full-code', 'full-prose')] if any(p in pieces for p in ('tsvc', 'ta', 'tsvm', 'ties', 'ties_tensor', 'dare', 'ada', 'ada_full')) else []
     W, rows = weight_bytes(base), []
     meter.lap('load')
     start = (rss_anon() or 0) - meter.start_anon                  # what stays resident after loading (the pieces' own share is above it)

@@ -8,7 +8,7 @@ Docs: https://sitv-project.github.io/sitv/accuracy_curve.html.md"""
 __all__ = ['GENERAL_FACTS', 'general_items', 'items_for', 'accuracy_alphas', 'task_fingerprint', 'accuracy_sweep',
            'accuracy_matrix', 'accuracy_features', 'loss_counterpart']
 
-# %% ../nbs/accuracy_curve.ipynb #7fa30a5b
+# %% ../nbs/accuracy_curve.ipynb #4d6f4f1d
 import hashlib, json, re
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from .results import Results, run_points
 from .sweep import base_source
 from .uncertainty import bootstrap_counts, crossing_intervals
 
-# %% ../nbs/accuracy_curve.ipynb #a2467cdb
+# %% ../nbs/accuracy_curve.ipynb #6b89c578
 GENERAL_FACTS = {   # kind -> patterns whose group is an answer the general corpus's world (or arithmetic) determines
     'number': [r'(?:plus|minus|times) \d+ is (\d+)\.'],
     'capital': [r'The capital of \w+ is (\w+)\.'],
@@ -44,7 +44,7 @@ def general_items(examples:list, # texts of the built-in general corpus
             ex.append(Example(t[:at - 1], ' ' + word, kind))
     return answer_items(ex, n_choices, seed) if ex else []
 
-# %% ../nbs/accuracy_curve.ipynb #f9d7d84a
+# %% ../nbs/accuracy_curve.ipynb #93832eaf
 def items_for(name:str, # 'general', a built-in task, or the name of your prompt/completion data
               examples:list, # its eval texts
               n_choices:int=4, seed:int=0, # as for `sitv.accuracy.answer_items`
@@ -54,7 +54,7 @@ def items_for(name:str, # 'general', a built-in task, or the name of your prompt
     if builtin and name in TASKS: return grammar_items(name, examples, n_choices=n_choices, seed=seed)
     return answer_items(examples, n_choices, seed)
 
-# %% ../nbs/accuracy_curve.ipynb #cddfe478
+# %% ../nbs/accuracy_curve.ipynb #fbaa6ae6
 def accuracy_alphas(grid, # the sweep's grid of α
                     step:float): # measure at every multiple of this on the grid
     "The α of `grid` that are multiples of `step` (to 1e-9), with the grid's ends, 0 and 1 where they are on it."
@@ -81,7 +81,7 @@ def task_fingerprint(task_yaml): # an lm-eval task file
     h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
     return h.hexdigest()[:12]
 
-# %% ../nbs/accuracy_curve.ipynb #fcd341b2
+# %% ../nbs/accuracy_curve.ipynb #5105d6e7
 def accuracy_sweep(model, # the base model (moved only inside)
                    tv, # direction T (a `TaskVector`, or an adapter vector with its own `displaced`)
                    tasks:dict, # eval set name -> lm-eval task YAML
@@ -109,25 +109,30 @@ def accuracy_matrix(results:Results, # an `accuracy_sweep`'s result file
     if len({len(c) for c in C}) > 1: raise ValueError(f"accuracy task '{name}' does not have the same items at every α")
     return np.array([p['key']['alpha'] for p in pts]), np.array(C, float)
 
-# %% ../nbs/accuracy_curve.ipynb #d8dd8329
+# %% ../nbs/accuracy_curve.ipynb #09ec628f
 def accuracy_features(alphas, # sorted α, as from `accuracy_matrix`
                       correct, # (α × item) 0/1
                       n_boot:int=1000, seed:int=0, level:float=0.95): # resamples of the items, their seed, interval coverage
-    "dict(alphas, acc, band (2 × α), crossings (of acc(0): alpha, bracket, direction, interval, exists), extra_crossing_resamples, peak (alpha, acc, tied, interval))."
+    "dict(alphas, acc, band (2 × α), crossings (of acc(0): alpha, bracket, direction, interval, exists), extra_crossing_resamples, peak (alpha, acc, tied, interval), falls_below (alpha, interval, exists))."
     a, C = np.asarray(alphas, float), np.asarray(correct, float)
     if (a == 0).sum() != 1: raise ValueError('accuracy needs α = 0 (the base) among its points')
     acc, W = C.mean(1), bootstrap_counts(C.shape[1], n_boot, seed)
     boot = (W @ C.T) / W.sum(1, keepdims=True)                           # (resample × α)
     cis, extra = crossing_intervals(a, 1 - acc, 1 - boot, level)          # on the error rate: accuracy falling = error rising
     flip = {'up': 'down', 'down': 'up'}
-    peak_of = lambda v: float(a[v == v.max()].mean())
-    q = [(1 - level) / 2, (1 + level) / 2]
+    def below(v):                                                         # first α > 0 with accuracy under the base's
+        i = np.nonzero((a > 0) & (v < v[a == 0][0]))[0]
+        return float(a[i[0]]) if len(i) else np.nan
+    q, fb = [(1 - level) / 2, (1 + level) / 2], np.array([below(b) for b in boot])
+    found = fb[np.isfinite(fb)]
     return dict(alphas=a, acc=acc, band=np.quantile(boot, q, axis=0), extra_crossing_resamples=extra,
+                falls_below=dict(alpha=None if np.isnan(below(acc)) else below(acc), exists=len(found) / len(fb),
+                                 interval=tuple(np.quantile(found, q).tolist()) if len(found) else (np.nan, np.nan)),
                 crossings=[dict(c, direction=flip.get(c['direction'], c['direction'])) for c in cis],
-                peak=dict(alpha=peak_of(acc), acc=float(acc.max()), tied=a[acc == acc.max()].tolist(),
-                          interval=tuple(np.quantile([peak_of(b) for b in boot], q).tolist())))
+                peak=dict(alpha=float(a[acc == acc.max()].mean()), acc=float(acc.max()), tied=a[acc == acc.max()].tolist(),
+                          interval=(float(np.quantile([a[b == b.max()].min() for b in boot], q[0])), float(np.quantile([a[b == b.max()].max() for b in boot], q[1])))))
 
-# %% ../nbs/accuracy_curve.ipynb #a9b9d0f2
+# %% ../nbs/accuracy_curve.ipynb #ea6f61a9
 def loss_counterpart(acc_crossing:dict, # from `accuracy_features`
                      loss_crossings:list): # the loss curve's crossings with `interval` (`sitv.uncertainty.crossing_intervals`)
     "The nearest loss crossing of the corresponding direction and whether the accuracy crossing is inside its interval: (crossing or None, bool or None)."

@@ -6,12 +6,13 @@ Docs: https://sitv-project.github.io/sitv/coefficients.html.md"""
 
 # %% auto #0
 __all__ = ['Sealed', 'sealed', 'stock_ratio', 'pair_cosine', 'model_stock', 'numerical_rank', 'iso_c', 'iso_split', 'iso_cts',
-           'coefficient_groups', 'coefficient_vector', 'merged_moves', 'unlabeled_ids', 'prompt_batches', 'entropy_sum',
-           'adamerging']
+           'coefficient_groups', 'coefficient_vector', 'merged_moves', 'blocks_of', 'checkpointed_blocks',
+           'unlabeled_ids', 'prompt_batches', 'entropy_sum', 'adamerging']
 
 # %% ../nbs/coefficients.ipynb #988a85fa
 import math, time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from functools import partial
 import numpy as np
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -181,6 +182,27 @@ def merged_moves(model, # an `nn.Module` (its parameters are not written)
     finally:
         for h in hooks: h.remove()
 
+# %% ../nbs/coefficients.ipynb #7fe533b4
+def blocks_of(model): # a transformer
+    "Its transformer blocks: the modules named like 'model.layers.3' (any of `sitv.core.layer_of`'s spellings)."
+    return [m for n, m in model.named_modules() if n and n.rsplit('.', 1)[-1].isdigit() and layer_of(n + '.') is not None]
+
+def _run_checkpointed(f, *args, **kwargs):
+    return checkpoint(f, *args, use_reentrant=False, **kwargs) if torch.is_grad_enabled() else f(*args, **kwargs)
+
+@contextmanager
+def checkpointed_blocks(model): # a transformer (nothing changes for a model without recognisable blocks)
+    "Inside, each transformer block runs under activation checkpointing (its activations recomputed in backward) and the KV cache is off; yields the number of blocks."
+    blocks, cfg = blocks_of(model), getattr(model, 'config', None)
+    cfgs = [c for c in {id(c): c for c in (cfg, cfg.get_text_config() if hasattr(cfg, 'get_text_config') else None)}.values() if hasattr(c, 'use_cache')]
+    cache = [c.use_cache for c in cfgs]
+    for b in blocks: b.forward = partial(_run_checkpointed, b.forward)      # the instance's forward shadows its class's
+    for c in cfgs: c.use_cache = False
+    try: yield len(blocks)
+    finally:
+        for b in blocks: del b.forward
+        for c, u in zip(cfgs, cache): c.use_cache = u
+
 # %% ../nbs/coefficients.ipynb #6db9165b
 def unlabeled_ids(ex, tok): # an `Example` and its tokenizer
     "Token ids of what precedes the example's answer (BOS first, as `sitv.data.encode` does): its prompt, a chat's turns before the first scored one, or a plain text whole."
@@ -228,6 +250,7 @@ def adamerging(model, # causal LM with the base weights (not written)
                bounds:tuple=(0.0, 2.0), # λ is clipped to this range after every step
                weights:dict=None, # set name -> weight of its mean in the objective (default 1)
                batch_size:int=16, max_len:int=256,
+               checkpoint_blocks:bool=True, # recompute each block's activations in backward (`checkpointed_blocks`): memory of one block, one more forward per step
                progress:bool=False): # a progress bar over the steps
     "AdaMerging: λ of θ_base + Σₖ λₖ,g Tₖ learned by Adam on the sets' objective; returns dict(lam=best λ (K × G), groups, index, history, passes, seconds)."
     from tqdm.auto import tqdm
@@ -249,7 +272,7 @@ def adamerging(model, # causal LM with the base weights (not written)
         piece = lambda b: training_loss(model, *b) * int((b[2][:, 1:] != -100).sum())
     w = {s: (weights or {}).get(s, 1.0) / len(data) / count[s] for s in data}
     opt, hist, best, passes, t0 = torch.optim.Adam([lam], lr=lr), [], (math.inf, None), dict(forward=0, backward=0), time.perf_counter()
-    with evaluating(model), frozen(model), merged_moves(model, tvs, lambda k, n: lam[k, index[n]]):
+    with evaluating(model), frozen(model), (checkpointed_blocks(model) if checkpoint_blocks else nullcontext()), merged_moves(model, tvs, lambda k, n: lam[k, index[n]]):
         for step in tqdm(range(steps + 1), disable=not progress, desc=f'AdaMerging ({granularity}-wise, {objective})'):
             last, J = step == steps, 0.0
             opt.zero_grad()
