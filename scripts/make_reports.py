@@ -69,7 +69,8 @@ REAL = {**{f'real-sweep-{t}-{k}': real_sweep(t, k) for t in ('code', 'prose') fo
                                                      general_data=f'{REAL_IN}/data/prose-eval.jsonl', n_eval=8, blocks='0,29', batch_size=8)),
         'real-tsv': ('tsv.ipynb', dict(model='smollm2', finetuned=f'{REAL_IN}/full-code,{REAL_IN}/full-prose', names='code,prose',
                                        task_data=f'{REAL_IN}/data/code-eval.jsonl,{REAL_IN}/data/prose-eval.jsonl', general_data=f'{REAL_IN}/data/prose-eval.jsonl',
-                                       adapters=f'{REAL_IN}/lora-code,{REAL_IN}/lora-prose', merge_alpha_min=0.5, merge_alpha_max=1.5, merge_alpha_step=0.5, ada_steps=3,
+                                       adapters=f'{REAL_IN}/lora-code,{REAL_IN}/lora-prose', merge_alpha_min=0.5, merge_alpha_max=3, merge_alpha_step=0.5, ada_steps=3,
+                                       # α up to 3: with α ≤ 1.5 every grid method chose 1.5, the grid's top (weak 8-step fine-tunes)
                                        accuracy='inputs/python_mc/python_mc.yaml,',   # a user's multiple-choice task for the code vector, none for prose
                                        sweep_step=0.5, n_val=8, n_task_eval=8, n_general_eval=8, batch_size=8, out_dir=REAL_OUT)),
         'real-geometry': ('geometry.ipynb', dict(model='smollm2', adapter=f'{REAL_IN}/lora-code', task='code', second='random',

@@ -6,7 +6,7 @@ Docs: https://sitv-project.github.io/sitv/accuracy_curve.html.md"""
 
 # %% auto #0
 __all__ = ['GENERAL_FACTS', 'general_items', 'items_for', 'accuracy_alphas', 'task_fingerprint', 'accuracy_sweep',
-           'accuracy_matrix', 'accuracy_features', 'loss_counterpart']
+           'accuracy_matrix', 'accuracy_features', 'tied_text', 'loss_counterpart']
 
 # %% ../nbs/accuracy_curve.ipynb #4d6f4f1d
 import hashlib, json, re
@@ -124,13 +124,22 @@ def accuracy_features(alphas, # sorted α, as from `accuracy_matrix`
         i = np.nonzero((a > 0) & (v < v[a == 0][0]))[0]
         return float(a[i[0]]) if len(i) else np.nan
     q, fb = [(1 - level) / 2, (1 + level) / 2], np.array([below(b) for b in boot])
-    found = fb[np.isfinite(fb)]
+    found, top = fb[np.isfinite(fb)], a[acc == acc.max()]
     return dict(alphas=a, acc=acc, band=np.quantile(boot, q, axis=0), extra_crossing_resamples=extra,
                 falls_below=dict(alpha=None if np.isnan(below(acc)) else below(acc), exists=len(found) / len(fb),
                                  interval=tuple(np.quantile(found, q).tolist()) if len(found) else (np.nan, np.nan)),
                 crossings=[dict(c, direction=flip.get(c['direction'], c['direction'])) for c in cis],
-                peak=dict(alpha=float(a[acc == acc.max()].mean()), acc=float(acc.max()), tied=a[acc == acc.max()].tolist(),
+                peak=dict(alpha=float(top[np.abs(top - top.mean()).argmin()]), acc=float(acc.max()), tied=top.tolist(),
                           interval=(float(np.quantile([a[b == b.max()].min() for b in boot], q[0])), float(np.quantile([a[b == b.max()].max() for b in boot], q[1])))))
+
+# %% ../nbs/accuracy_curve.ipynb #67ab9b40
+def tied_text(tied:list, # α tied for the highest accuracy (`accuracy_features(...)['peak']['tied']`)
+              alphas:list): # every measured α, sorted
+    "'' for a single peak, 'tied from a to b' for neighbouring α, else 'tied at a, b, c'."
+    if len(tied) < 2: return ''
+    idx = [list(alphas).index(t) for t in tied]
+    if idx == list(range(idx[0], idx[-1] + 1)): return f'tied from {tied[0]:g} to {tied[-1]:g}'
+    return 'tied at ' + ', '.join(f'{t:g}' for t in tied)
 
 # %% ../nbs/accuracy_curve.ipynb #ea6f61a9
 def loss_counterpart(acc_crossing:dict, # from `accuracy_features`

@@ -76,6 +76,10 @@ def test_sweep_report_with_parameters(tmp_path):
     assert s['grid']['points'] == len(doc['points']) and len(s['null_files']) == 2 and len(s['seed_files']) == 2
     L0 = [p for p in doc['points'] if p['key']['alpha'] == 0][0]['metrics']['general']['loss']
     assert abs(s['sets']['general']['L0'] - L0) < 1e-12
+    sa = s['accuracy']['instruction_following']           # accuracy's features as the report printed them
+    assert sa['result_file'] == accs[0].name and sa['alphas'] == [-0.5, 0.0, 0.5, 1.0, 1.5]
+    assert sa['peak']['alpha'] in sa['peak']['tied'] and sa['acc'][sa['alphas'].index(sa['peak']['alpha'])] == max(sa['acc'])
+    assert set(sa['falls_below']) == {'alpha', 'exists', 'interval'} and 0 <= sa['falls_below']['exists'] <= 1
     cross = run_report('cross_task.ipynb', tmp_path / 'cross.ipynb', tmp_path, results_dir=str(tmp_path / 'results'))
     ct = json.loads((tmp_path / 'results' / 'cross_task.json').read_text())
     assert ct['tasks'] == ['instruction_following'] and ct['cosines'][0] == pytest.approx([1.0])
