@@ -89,6 +89,7 @@ def test_refine_resumes_the_shipped_report_files():
     refined = 0
     for p in files:
         doc = json.loads(p.read_text()); cfg = doc['config']
+        if doc.get('kind') == 'accuracy': continue                       # lm-eval accuracy at chosen α of a sweep: never refined
         pts = {q['key']['alpha']: q['metrics'] for q in doc['points']}
         coarse = alpha_grid(cfg['alpha_min'], cfg['alpha_max'], cfg['alpha_step'])
         if len(pts) == len(coarse): continue                           # null directions and seeds: not refined
