@@ -43,12 +43,13 @@ REPORTS = {**{f'sweep-{t}': ('sweep.ipynb', dict(task=t) if t != 'qa' else {}) f
 # The real model in the box (sitv.real: SmolLM2-135M-Instruct) with inputs made outside sitv by scripts/real_inputs.py into
 # reports/inputs/real (not committed, re-made here in about 10 minutes): stdlib code and prose, a LoRA adapter trained by
 # plain peft and a full fine-tune trained by a plain torch loop (bf16, sharded, no tokenizer) per task. Parameters are
-# small enough for a 2-core CPU: 16 + 16 held-out texts, α every 0.25, no null directions, no refinement. Their results go to
+# small enough for a 2-core CPU: 16 + 16 held-out texts, α every 0.25 up to 3 (the full fine-tunes' best α lay at 1.5, the
+# default grid's top), no null directions, no refinement. Their results go to
 # reports/results/smollm2, so the real cross-task view compares vectors of one base model only.
 REAL_IN, REAL_OUT = 'inputs/real', 'results/smollm2'
 UNCOMMITTED = ('.safetensors', 'tokenizer.json')      # result files left out of git (weights; a real tokenizer is 3 MB)
 REAL_STEPS = {'lora': 12, 'full': 8}                   # optimizer steps of 8 texts (scripts/real_inputs.py)
-REAL_SWEEP = dict(model='smollm2', n_task_eval=16, n_general_eval=16, alpha_step=0.25, n_null=0, refine_tol=0.0, n_boot=200,
+REAL_SWEEP = dict(model='smollm2', n_task_eval=16, n_general_eval=16, alpha_step=0.25, alpha_max=3, n_null=0, refine_tol=0.0, n_boot=200,
                   batch_size=16, out_dir=REAL_OUT)
 PYTHON_MC = 'inputs/python_mc/python_mc.yaml'   # a multiple-choice task as a user writes one (24 questions about Python)
 def real_sweep(task, kind):
